@@ -1,0 +1,68 @@
+"""The help desk: create_app builds the Flask application."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, request
+
+from config import ROOT, Config
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Create and configure the application for ``config`` (default: the environment)."""
+    config = config or Config.from_env()
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    app.config.from_object(config)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in ("helpdesk", "workers"):
+        logging.getLogger(name).setLevel(logging.INFO)
+
+    from helpdesk import effects  # noqa: F401  (registers the after-commit hooks)
+    from helpdesk.extensions import babel, csrf, db, limiter, login_manager, migrate, socketio
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=_locale)
+    limiter.init_app(app)
+    socketio.init_app(
+        app,
+        message_queue=app.config["REDIS_URL"],
+        async_mode=app.config.get("SOCKETIO_ASYNC_MODE"),
+        cors_allowed_origins=[app.config["BASE_URL"]],
+        manage_session=False,
+    )
+
+    from helpdesk import api, auth, cli, console, health, live
+
+    auth.init_app(app)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(console.bp)
+    cli.init_app(app)
+    live.init_app(app)
+
+    @app.after_request
+    def _security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+        )
+        return response
+
+    return app
+
+
+def _locale() -> str:
+    return request.accept_languages.best_match(["en", "fr"]) or "en"

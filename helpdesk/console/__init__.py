@@ -1,0 +1,7 @@
+"""The agent console under /console/."""
+
+from flask import Blueprint
+
+bp = Blueprint("console", __name__, url_prefix="/console")
+
+from helpdesk.console import routes  # noqa: E402,F401

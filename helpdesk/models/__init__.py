@@ -1,0 +1,24 @@
+"""The database models, one module per aggregate."""
+
+from helpdesk.models.agent import Agent, ApiToken, Team, team_member
+from helpdesk.models.canned import CannedResponse
+from helpdesk.models.customer import Customer, CustomerIdentity
+from helpdesk.models.event import TicketEvent
+from helpdesk.models.message import Attachment, Message
+from helpdesk.models.ticket import Tag, Ticket, ticket_tag
+
+__all__ = [
+    "Agent",
+    "ApiToken",
+    "Attachment",
+    "CannedResponse",
+    "Customer",
+    "CustomerIdentity",
+    "Message",
+    "Tag",
+    "Team",
+    "Ticket",
+    "TicketEvent",
+    "team_member",
+    "ticket_tag",
+]

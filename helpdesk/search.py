@@ -1,0 +1,95 @@
+"""Full-text search over subjects, messages and customers.
+
+One index table, ``search_index``, holds a row per ticket (its subject), per
+message and per customer (names and identities). SQLite keeps it as an FTS5
+table, PostgreSQL as a table with a generated ``tsvector`` under a GIN index;
+the migration creates whichever fits. Rows are keyed by an encoded ``key``
+so re-indexing one thing is a cheap delete and insert.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import text
+
+from helpdesk.extensions import db
+
+_KINDS = {"ticket": 0, "message": 1, "customer": 2}
+#: Searches stop collecting matches here; the list then shows the newest.
+MATCH_LIMIT = 2000
+
+
+def _key(kind: str, ref_id: int) -> int:
+    return ref_id * 4 + _KINDS[kind]
+
+
+def _key_column() -> str:
+    # FTS5 tables look rows up fast only by rowid.
+    return "key" if db.engine.dialect.name == "postgresql" else "rowid"
+
+
+def _put(kind: str, ref_id: int, body: str, ticket_id: int | None, customer_id: int | None) -> None:
+    key, column = _key(kind, ref_id), _key_column()
+    db.session.execute(text(f"DELETE FROM search_index WHERE {column} = :key"), {"key": key})
+    if body.strip():
+        db.session.execute(
+            text(
+                f"INSERT INTO search_index ({column}, body, ticket_id, customer_id) "
+                "VALUES (:key, :body, :ticket_id, :customer_id)"
+            ),
+            {"key": key, "body": body[:100_000], "ticket_id": ticket_id, "customer_id": customer_id},
+        )
+
+
+def index_ticket(ticket) -> None:
+    """Index the ticket's subject and reference."""
+    _put("ticket", ticket.id, f"{ticket.reference} {ticket.subject}", ticket.id, None)
+
+
+def index_message(message) -> None:
+    """Index one message's text under its ticket."""
+    _put("message", message.id, message.body_text or "", message.ticket_id, None)
+
+
+def index_customer(customer) -> None:
+    """Index a customer's name and identities."""
+    words = [customer.name or ""] + [i.value for i in customer.identities]
+    # Index the local part and domain of addresses on their own too.
+    words += [part for i in customer.identities if i.kind == "email" for part in i.value.split("@")]
+    _put("customer", customer.id, " ".join(words), None, customer.id)
+
+
+def reindex_ticket_messages(ticket) -> None:
+    """Re-index every message of a ticket (after a merge moved them)."""
+    for message in ticket.messages:
+        index_message(message)
+
+
+def _terms(query: str) -> list[str]:
+    return re.findall(r"\w+", query or "")[:12]
+
+
+def _match(query: str) -> tuple[str, dict] | None:
+    terms = _terms(query)
+    if not terms:
+        return None
+    if db.engine.dialect.name == "postgresql":
+        expression = " & ".join(f"{t}:*" for t in terms)
+        return "tsv @@ to_tsquery('simple', :q)", {"q": expression}
+    expression = " ".join(f'"{t}"*' for t in terms)
+    return "search_index MATCH :q", {"q": expression}
+
+
+def matching(query: str) -> tuple[list[int], list[int]]:
+    """Return (ticket ids, customer ids) whose indexed text matches ``query``."""
+    match = _match(query)
+    if match is None:
+        return [], []
+    where, params = match
+    rows = db.session.execute(
+        text(f"SELECT ticket_id, customer_id FROM search_index WHERE {where} LIMIT {MATCH_LIMIT}"), params
+    ).all()
+    tickets = sorted({r[0] for r in rows if r[0] is not None})
+    customers = sorted({r[1] for r in rows if r[1] is not None})
+    return tickets, customers

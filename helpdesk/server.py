@@ -1,0 +1,41 @@
+"""Serve web + Socket.IO on gevent: ``python -m helpdesk.server --host H --port P``.
+
+Monkey-patching must come before anything else imports sockets or threads,
+which is why ``flask serve`` starts this module in a fresh interpreter.
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the production server until stopped."""
+    parser = argparse.ArgumentParser(prog="helpdesk.server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args(argv)
+
+    from config import Config, ConfigError
+
+    try:
+        config = Config.from_env()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    config.SOCKETIO_ASYNC_MODE = "gevent"
+
+    from helpdesk import create_app
+    from helpdesk.extensions import socketio
+
+    app = create_app(config)
+    print(f"help desk serving on http://{args.host}:{args.port}/", flush=True)
+    socketio.run(app, host=args.host, port=args.port, log_output=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

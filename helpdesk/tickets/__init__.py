@@ -1,0 +1,36 @@
+"""The ticket service: the only code that writes tickets, whatever the channel."""
+
+from helpdesk.tickets.identities import Contact, InvalidIdentity, find_customer, find_or_create_customer
+from helpdesk.tickets.inbound import Inbound, IncomingFile, Received, open_ticket, receive
+from helpdesk.tickets.operations import (
+    TicketError,
+    add_note,
+    assign,
+    merge,
+    reply,
+    set_priority,
+    set_status,
+    set_tags,
+    set_team,
+)
+
+__all__ = [
+    "Contact",
+    "Inbound",
+    "IncomingFile",
+    "InvalidIdentity",
+    "Received",
+    "TicketError",
+    "add_note",
+    "assign",
+    "find_customer",
+    "find_or_create_customer",
+    "merge",
+    "open_ticket",
+    "receive",
+    "reply",
+    "set_priority",
+    "set_status",
+    "set_tags",
+    "set_team",
+]

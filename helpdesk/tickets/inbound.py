@@ -1,0 +1,170 @@
+"""Receive a customer's message from any channel: the one way tickets come in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+
+from helpdesk import realtime, search
+from helpdesk.effects import on_commit
+from helpdesk.extensions import db
+from helpdesk.models import Attachment, Customer, Message, Ticket
+from helpdesk.models.base import utcnow
+from helpdesk.sanitize import clean_html
+from helpdesk.storage import store
+from helpdesk.tickets import routing, threading
+from helpdesk.tickets.events import record
+from helpdesk.tickets.identities import Contact, find_or_create_customer
+
+
+@dataclass(frozen=True)
+class IncomingFile:
+    """An attachment as a channel received it."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    content_id: str | None = None
+    inline: bool = False
+
+
+@dataclass
+class Inbound:
+    """A customer's message as a channel hands it to the ticket service."""
+
+    channel: str
+    contact: Contact
+    body_text: str
+    subject: str = ""
+    body_html: str | None = None
+    priority: str = "normal"
+    #: The channel's own id for the message (email Message-ID); makes receive idempotent.
+    external_id: str | None = None
+    #: The chat client's id for the message; stored once per ticket.
+    client_id: str | None = None
+    in_reply_to: list[str] = field(default_factory=list)
+    #: A ticket the channel already knows this belongs to (chat, portal reply).
+    ticket_id: int | None = None
+    attachments: list[IncomingFile] = field(default_factory=list)
+    received_at: datetime | None = None
+    #: Decisions the channel made, kept on the message for agents to read.
+    meta: dict = field(default_factory=dict)
+    #: False to always open a new ticket (a call or API request logged by an agent).
+    thread: bool = True
+
+
+@dataclass
+class Received:
+    """What receive did."""
+
+    ticket: Ticket
+    message: Message
+    created: bool  #: a new ticket was opened
+    duplicate: bool = False  #: the message had been received before; nothing changed
+
+
+def _existing(inbound: Inbound) -> Message | None:
+    if inbound.external_id:
+        return db.session.scalar(select(Message).where(Message.external_id == inbound.external_id))
+    if inbound.client_id and inbound.ticket_id:
+        return db.session.scalar(
+            select(Message).where(Message.ticket_id == inbound.ticket_id, Message.client_id == inbound.client_id)
+        )
+    return None
+
+
+def open_ticket(customer: Customer, channel: str, subject: str, priority: str = "normal", actor=None) -> Ticket:
+    """Create a ticket for ``customer``, route it to a team and log it."""
+    now = utcnow()
+    ticket = Ticket(
+        subject=(subject or "").strip()[:300] or "(no subject)",
+        channel=channel,
+        customer=customer,
+        priority=priority,
+        status="new",
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(ticket)
+    ticket.team = routing.route(ticket)
+    db.session.flush()
+    record(ticket, "created", actor, channel=channel, team=ticket.team.name if ticket.team else None)
+    search.index_ticket(ticket)
+    on_commit(realtime.ticket_changed, ticket.id, "created")
+    return ticket
+
+
+def attach(message: Message, files: list[IncomingFile]) -> None:
+    """Store ``files`` on disk and link them to ``message``."""
+    for item in files:
+        message.attachments.append(
+            Attachment(
+                filename=(item.filename or "attachment")[:255],
+                content_type=(item.content_type or "application/octet-stream")[:127],
+                size=len(item.data),
+                sha256=store(item.data),
+                content_id=item.content_id,
+                inline=item.inline,
+            )
+        )
+
+
+def receive(inbound: Inbound, actor=None) -> Received:
+    """Thread a customer's message into its ticket (or open one) and store it.
+
+    Idempotent on the channel's message id, so a channel that delivers at
+    least once still makes exactly one message. The caller commits; jobs and
+    live events follow the commit.
+    """
+    existing = _existing(inbound)
+    if existing is not None:
+        return Received(existing.ticket, existing, created=False, duplicate=True)
+
+    customer, _ = find_or_create_customer(inbound.contact)
+    ticket, reason = threading.find_ticket(inbound, customer) if inbound.thread else (None, "new ticket")
+    meta = dict(inbound.meta)
+    created = False
+    if ticket is not None and ticket.status == "closed":
+        previous = ticket
+        ticket = open_ticket(customer, inbound.channel, inbound.subject or previous.subject, inbound.priority)
+        ticket.follow_up_of = previous
+        record(previous, "followed_up", customer, by=ticket.reference)
+        meta["threading"] = f"follow-up of closed {previous.reference} ({reason})"
+        created = True
+    elif ticket is None:
+        ticket = open_ticket(customer, inbound.channel, inbound.subject, inbound.priority, actor)
+        meta["threading"] = "new ticket"
+        created = True
+    else:
+        meta["threading"] = reason
+        if ticket.status in ("solved", "pending"):
+            record(ticket, "status", customer, **{"from": ticket.status, "to": "open", "reason": "customer replied"})
+            ticket.status = "open"
+            ticket.solved_at = None
+
+    now = inbound.received_at or utcnow()
+    message = Message(
+        ticket=ticket,
+        author_type="customer",
+        author_customer=customer,
+        channel=inbound.channel,
+        body_text=inbound.body_text or "",
+        body_html=clean_html(inbound.body_html) if inbound.body_html else None,
+        external_id=inbound.external_id,
+        client_id=inbound.client_id,
+        created_at=now,
+        meta=meta,
+    )
+    db.session.add(message)
+    attach(message, inbound.attachments)
+    if ticket.last_customer_message_at is None:  # the oldest unanswered message starts the clock
+        ticket.last_customer_message_at = now
+    ticket.updated_at = utcnow()
+    db.session.flush()
+    if not created:
+        record(ticket, "customer_message", customer, message_id=message.id, channel=inbound.channel)
+        on_commit(realtime.ticket_changed, ticket.id, "message")
+    search.index_message(message)
+    return Received(ticket, message, created=created)

@@ -1,0 +1,194 @@
+"""Read tickets the way the console and the API list them.
+
+Lists are keyset-paginated (the cursor names the last row's sort key and id,
+so page 1,000 costs what page 1 does), and view counts stop at COUNT_CAP
+instead of counting a million rows on every page view.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, and_, func, or_, select
+
+from helpdesk.extensions import db
+from helpdesk.models import Agent, Team, Ticket
+from helpdesk.models.ticket import CHANNELS, OPEN_STATUSES
+from helpdesk.search import matching
+
+COUNT_CAP = 1000
+
+
+class BadCursor(ValueError):
+    """A pagination cursor this server did not make."""
+
+
+@dataclass(frozen=True)
+class Sort:
+    """One way to order a list: a column and a direction, always tied by id."""
+
+    label: str
+    column: object  # an InstrumentedAttribute; None sorts by id alone
+    descending: bool = True
+
+
+SORTS = {
+    "newest": Sort("Newest", None),
+    "oldest": Sort("Oldest", None, descending=False),
+    "updated": Sort("Recently updated", Ticket.updated_at),
+    "priority": Sort("Priority", Ticket.priority_rank),
+}
+
+
+@dataclass(frozen=True)
+class View:
+    """A named list of tickets in the console."""
+
+    key: str
+    label: str
+    where: object  # a function (agent) -> SQL condition
+
+
+def _open():
+    return Ticket.status.in_(OPEN_STATUSES)
+
+
+VIEWS = {
+    view.key: view
+    for view in [
+        View("mine", "My open", lambda a: and_(Ticket.assignee_id == a.id, _open())),
+        View("unassigned", "Unassigned", lambda a: and_(Ticket.assignee_id.is_(None), _open())),
+        View("open", "All open", lambda a: _open()),
+        View("pending", "Pending", lambda a: Ticket.status == "pending"),
+        View("solved", "Solved", lambda a: Ticket.status == "solved"),
+        *(
+            View(f"channel:{c}", c.title() if c != "api" else "API",
+                 lambda a, c=c: and_(Ticket.channel == c, _open()))
+            for c in CHANNELS
+        ),
+        View("all", "All tickets", lambda a: Ticket.id.isnot(None)),
+    ]
+}
+
+
+def visible_to(agent: Agent):
+    """Return the condition that hides other teams' restricted tickets from ``agent``."""
+    if agent.is_admin:
+        return None
+    mine = {t.id for t in agent.teams}
+    hidden = [t for t in db.session.scalars(select(Team.id).where(Team.restricted)) if t not in mine]
+    if not hidden:
+        return None
+    return or_(Ticket.team_id.is_(None), Ticket.team_id.notin_(hidden))
+
+
+def can_see(agent: Agent, ticket: Ticket) -> bool:
+    """Say whether ``agent`` may open ``ticket``."""
+    team = ticket.team
+    return agent.is_admin or team is None or not team.restricted or agent in team.members
+
+
+@dataclass
+class TicketFilter:
+    """What a list asks for; every part optional."""
+
+    view: str | None = None
+    status: str | None = None
+    channel: str | None = None
+    assignee: Agent | None = None
+    unassigned: bool = False
+    query: str | None = None
+    customer_id: int | None = None
+
+
+def _conditions(agent: Agent, f: TicketFilter) -> list:
+    conditions = []
+    if f.view:
+        conditions.append(VIEWS[f.view].where(agent))
+    if f.status:
+        conditions.append(Ticket.status == f.status)
+    if f.channel:
+        conditions.append(Ticket.channel == f.channel)
+    if f.assignee is not None:
+        conditions.append(Ticket.assignee_id == f.assignee.id)
+    if f.unassigned:
+        conditions.append(Ticket.assignee_id.is_(None))
+    if f.customer_id is not None:
+        conditions.append(Ticket.customer_id == f.customer_id)
+    if f.query:
+        ticket_ids, customer_ids = matching(f.query)
+        conditions.append(or_(Ticket.id.in_(ticket_ids), Ticket.customer_id.in_(customer_ids)))
+    visibility = visible_to(agent)
+    if visibility is not None:
+        conditions.append(visibility)
+    conditions.append(Ticket.merged_into_id.is_(None))
+    return conditions
+
+
+def encode_cursor(sort: str, ticket: Ticket) -> str:
+    """Return the opaque cursor that continues a list after ``ticket``."""
+    column = SORTS[sort].column
+    value = getattr(ticket, column.key) if column is not None else None
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    raw = json.dumps({"s": sort, "v": value, "id": ticket.id}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: str) -> tuple[object, int]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if data["s"] != sort or not isinstance(data["id"], int):
+            raise BadCursor("cursor belongs to another sort order")
+        value = data["v"]
+        column = SORTS[sort].column
+        if column is not None and column.key.endswith("_at"):
+            value = datetime.fromisoformat(value)
+        elif column is not None and not isinstance(value, int):
+            raise BadCursor("bad cursor")
+        return value, data["id"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadCursor("cursor is not one this server made") from exc
+
+
+def _keyset(sort: Sort, value, last_id: int):
+    if sort.column is None:
+        return Ticket.id < last_id if sort.descending else Ticket.id > last_id
+    if sort.descending:
+        return or_(sort.column < value, and_(sort.column == value, Ticket.id < last_id))
+    return or_(sort.column > value, and_(sort.column == value, Ticket.id > last_id))
+
+
+def _ordered(stmt: Select, sort: Sort) -> Select:
+    id_order = Ticket.id.desc() if sort.descending else Ticket.id.asc()
+    if sort.column is None:
+        return stmt.order_by(id_order)
+    return stmt.order_by(sort.column.desc() if sort.descending else sort.column.asc(), id_order)
+
+
+def list_tickets(
+    agent: Agent, f: TicketFilter, sort: str = "newest", cursor: str | None = None, limit: int = 50
+) -> tuple[list[Ticket], str | None]:
+    """Return one page of tickets and the cursor of the next page (or None)."""
+    if sort not in SORTS:
+        raise BadCursor(f"unknown sort {sort!r}")
+    stmt = select(Ticket).where(*_conditions(agent, f))
+    if cursor:
+        stmt = stmt.where(_keyset(SORTS[sort], *_decode_cursor(cursor, sort)))
+    rows = db.session.scalars(_ordered(stmt, SORTS[sort]).limit(limit + 1)).unique().all()
+    next_cursor = encode_cursor(sort, rows[limit - 1]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def capped_count(agent: Agent, f: TicketFilter) -> int:
+    """Count the tickets of a list, stopping at COUNT_CAP (shown as "1000+")."""
+    inner = select(Ticket.id).where(*_conditions(agent, f)).limit(COUNT_CAP).subquery()
+    return db.session.scalar(select(func.count()).select_from(inner)) or 0
+
+
+def view_counts(agent: Agent, keys: list[str]) -> dict[str, int]:
+    """Return the capped count of each named view."""
+    return {key: capped_count(agent, TicketFilter(view=key)) for key in keys}
