@@ -4,6 +4,7 @@ from helpdesk.models.agent import Agent, ApiToken, Team, team_member
 from helpdesk.models.canned import CannedResponse
 from helpdesk.models.customer import Customer, CustomerIdentity
 from helpdesk.models.event import TicketEvent
+from helpdesk.models.mail import InboundEmail, Mailbox
 from helpdesk.models.message import Attachment, Message
 from helpdesk.models.ticket import Tag, Ticket, ticket_tag
 
@@ -13,6 +14,8 @@ __all__ = [
     "Attachment",
     "CannedResponse",
     "Customer",
+    "InboundEmail",
+    "Mailbox",
     "CustomerIdentity",
     "Message",
     "Tag",
