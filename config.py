@@ -128,6 +128,8 @@ class Config:
         self.IMAP_PASSWORD = env.get("IMAP_PASSWORD") or ""
         self.IMAP_FOLDER = env.get("IMAP_FOLDER") or "INBOX"
         self.IMAP_SSL = _bool(env, "IMAP_SSL", True)
+        #: Where imported mail is moved; empty: leave it in place, marked \Seen. Never deleted.
+        self.IMAP_PROCESSED_FOLDER = env.get("IMAP_PROCESSED_FOLDER", "Processed")
         self.SMTP_HOST = env.get("SMTP_HOST") or "localhost"
         self.SMTP_PORT = _int(env, "SMTP_PORT", 25, 1, 65535)
         self.SMTP_USER = env.get("SMTP_USER") or ""

@@ -74,5 +74,7 @@ def serve(host: str, port: int) -> None:
 
 def init_app(app: Flask) -> None:
     """Register the command groups."""
-    for command in (agents_cli, tokens_cli, demo_cli, serve):
+    from helpdesk.channels.email.cli import mail_cli
+
+    for command in (agents_cli, tokens_cli, demo_cli, mail_cli, serve):
         app.cli.add_command(command)

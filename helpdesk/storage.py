@@ -23,10 +23,17 @@ def path_for(sha256: str) -> Path:
     return _root() / sha256[:2] / sha256[2:4] / sha256
 
 
-def store(data: bytes) -> str:
-    """Write ``data`` once (identical files share one copy) and return its digest."""
-    limit = current_app.config["MAX_ATTACHMENT_BYTES"]
-    if len(data) > limit:
+_DEFAULT = object()
+
+
+def store(data: bytes, limit=_DEFAULT) -> str:
+    """Write ``data`` once (identical files share one copy) and return its digest.
+
+    ``limit`` defaults to the attachment size limit; None stores any size (raw email).
+    """
+    if limit is _DEFAULT:
+        limit = current_app.config["MAX_ATTACHMENT_BYTES"]
+    if limit is not None and len(data) > limit:
         raise AttachmentTooLarge(f"file is {len(data)} bytes; the limit is {limit}")
     digest = hashlib.sha256(data).hexdigest()
     target = path_for(digest)

@@ -60,4 +60,5 @@ class InboundEmail(db.Model):
     message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="SET NULL"), index=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    mailbox: Mapped[Mailbox | None] = relationship()
     message: Mapped[Message | None] = relationship()

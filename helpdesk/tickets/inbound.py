@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flask import current_app
 from sqlalchemy import select
 
 from helpdesk import realtime, search
@@ -44,7 +45,15 @@ class Inbound:
     external_id: str | None = None
     #: The chat client's id for the message; stored once per ticket.
     client_id: str | None = None
+    #: Message-IDs from In-Reply-To and References (email), used for threading.
     in_reply_to: list[str] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+    #: Other addresses on the message (To/Cc), who may also write to the ticket.
+    participants: list[str] = field(default_factory=list)
+    #: "customer" for what a customer wrote; "system" for a bounce on a known ticket.
+    author_type: str = "customer"
+    #: Machine mail (auto-reply, bounce, list): stored, but reopens nothing and starts no clock.
+    machine: bool = False
     #: A ticket the channel already knows this belongs to (chat, portal reply).
     ticket_id: int | None = None
     attachments: list[IncomingFile] = field(default_factory=list)
@@ -96,9 +105,18 @@ def open_ticket(customer: Customer, channel: str, subject: str, priority: str = 
     return ticket
 
 
-def attach(message: Message, files: list[IncomingFile]) -> None:
-    """Store ``files`` on disk and link them to ``message``."""
+def attach(message: Message, files: list[IncomingFile], skip_too_large: bool = False) -> None:
+    """Store ``files`` on disk and link them to ``message``.
+
+    With ``skip_too_large`` a file over the size limit is left out and noted on
+    the message (inbound mail must not be lost for one huge attachment);
+    otherwise AttachmentTooLarge reaches the caller.
+    """
     for item in files:
+        if skip_too_large and len(item.data) > current_app.config["MAX_ATTACHMENT_BYTES"]:
+            message.meta = {**(message.meta or {}), "skipped_attachments": [
+                *(message.meta or {}).get("skipped_attachments", []), f"{item.filename} ({len(item.data)} bytes)"]}
+            continue
         message.attachments.append(
             Attachment(
                 filename=(item.filename or "attachment")[:255],
@@ -126,7 +144,7 @@ def receive(inbound: Inbound, actor=None) -> Received:
     ticket, reason = threading.find_ticket(inbound, customer) if inbound.thread else (None, "new ticket")
     meta = dict(inbound.meta)
     created = False
-    if ticket is not None and ticket.status == "closed":
+    if ticket is not None and ticket.status == "closed" and not inbound.machine:
         previous = ticket
         ticket = open_ticket(customer, inbound.channel, inbound.subject or previous.subject, inbound.priority)
         ticket.follow_up_of = previous
@@ -139,16 +157,18 @@ def receive(inbound: Inbound, actor=None) -> Received:
         created = True
     else:
         meta["threading"] = reason
-        if ticket.status in ("solved", "pending"):
+        if ticket.status in ("solved", "pending") and not inbound.machine:
             record(ticket, "status", customer, **{"from": ticket.status, "to": "open", "reason": "customer replied"})
             ticket.status = "open"
             ticket.solved_at = None
 
     now = inbound.received_at or utcnow()
+    if inbound.participants:
+        meta["participants"] = sorted(set(inbound.participants))[:50]
     message = Message(
         ticket=ticket,
-        author_type="customer",
-        author_customer=customer,
+        author_type=inbound.author_type,
+        author_customer=customer if inbound.author_type == "customer" else None,
         channel=inbound.channel,
         body_text=inbound.body_text or "",
         body_html=clean_html(inbound.body_html) if inbound.body_html else None,
@@ -158,8 +178,9 @@ def receive(inbound: Inbound, actor=None) -> Received:
         meta=meta,
     )
     db.session.add(message)
-    attach(message, inbound.attachments)
-    if ticket.last_customer_message_at is None:  # the oldest unanswered message starts the clock
+    attach(message, inbound.attachments, skip_too_large=True)
+    if ticket.last_customer_message_at is None and not inbound.machine:
+        # the oldest unanswered message starts the next-response clock
         ticket.last_customer_message_at = now
     ticket.updated_at = utcnow()
     db.session.flush()

@@ -1,0 +1,244 @@
+"""Fetch the support mailbox over IMAP: one pass (``mail fetch``) or forever in IDLE (``mail watch``).
+
+State is the mailbox row's (UIDVALIDITY, last committed UID): each pass
+fetches every UID above it with BODY.PEEK[] in batches, commits, and only
+then moves the messages to the processed folder. Only one process works a
+mailbox at a time, whatever the number of replicas: they share a Redis lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from datetime import UTC
+
+from flask import current_app
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+from redis.exceptions import RedisError
+from sqlalchemy import select
+
+from helpdesk.channels.email.intake import Fetched, process_batch
+from helpdesk.extensions import db
+from helpdesk.models import Mailbox
+from helpdesk.models.base import utcnow
+from workers.queues import redis_connection
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+#: How long one idle_check waits; also how often the lock is renewed.
+IDLE_CHECK_SECONDS = 10
+#: Re-issue IDLE well inside the 29 minutes after which servers may drop it (RFC 2177).
+IDLE_REISSUE_SECONDS = 9 * 60
+LOCK_TTL_SECONDS = 60
+MAX_BACKOFF_SECONDS = 60
+NETWORK_ERRORS = (IMAPClientError, OSError, socket.timeout, ssl.SSLError, EOFError)
+
+
+class LockLost(RuntimeError):
+    """Another process took the mailbox (our lock expired)."""
+
+
+class MailboxLock:
+    """A Redis lock on one mailbox, renewed while held, released only by its holder."""
+
+    _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+    _RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end " \
+             "return 0"
+
+    def __init__(self, name: str):
+        self.key = f"helpdesk:mailbox-lock:{name}"
+        self.token = secrets.token_hex(16)
+        self.redis = redis_connection()
+
+    def acquire(self) -> bool:
+        """Take the lock if nobody holds it."""
+        return bool(self.redis.set(self.key, self.token, nx=True, ex=LOCK_TTL_SECONDS))
+
+    def renew(self) -> None:
+        """Extend the lock, or raise LockLost when someone else has it now."""
+        if not self.redis.eval(self._RENEW, 1, self.key, self.token, LOCK_TTL_SECONDS * 1000):
+            raise LockLost(self.key)
+
+    def release(self) -> None:
+        """Give the lock up if we still hold it."""
+        try:
+            self.redis.eval(self._RELEASE, 1, self.key, self.token)
+        except RedisError:
+            pass
+
+
+def mailbox_row() -> Mailbox:
+    """Return (creating it) the state row of the configured mailbox."""
+    config = current_app.config
+    key = dict(host=config["IMAP_HOST"], username=config["IMAP_USER"], folder=config["IMAP_FOLDER"])
+    mailbox = db.session.scalar(select(Mailbox).filter_by(**key))
+    if mailbox is None:
+        mailbox = Mailbox(**key, last_uid=0)
+        db.session.add(mailbox)
+        db.session.commit()
+    return mailbox
+
+
+def connect() -> IMAPClient:
+    """Open and log in an IMAP connection to the configured mailbox."""
+    config = current_app.config
+    client = IMAPClient(config["IMAP_HOST"], port=config["IMAP_PORT"], ssl=config["IMAP_SSL"], timeout=30)
+    client.login(config["IMAP_USER"], config["IMAP_PASSWORD"])
+    return client
+
+
+def _record_error(exc: Exception) -> None:
+    db.session.rollback()
+    mailbox = mailbox_row()
+    mailbox.last_error, mailbox.last_error_at = f"{type(exc).__name__}: {exc}"[:1000], utcnow()
+    db.session.commit()
+
+
+def _move(client: IMAPClient, uids: list[int]) -> None:
+    target = current_app.config.get("IMAP_PROCESSED_FOLDER")
+    if not uids:
+        return
+    if not target:
+        client.add_flags(uids, [b"\\Seen"], silent=True)
+        return
+    if not client.folder_exists(target):
+        client.create_folder(target)
+    if client.has_capability("MOVE"):
+        client.move(uids, target)
+    else:
+        client.copy(uids, target)
+        client.delete_messages(uids, silent=True)
+        client.uid_expunge(uids) if client.has_capability("UIDPLUS") else client.expunge()
+
+
+def sync(client: IMAPClient) -> dict[str, int]:
+    """Fetch, import and move every message above the last committed UID; return counts."""
+    mailbox = mailbox_row()
+    info = client.select_folder(mailbox.folder)
+    uidvalidity = int(info[b"UIDVALIDITY"])
+    if mailbox.uidvalidity != uidvalidity or mailbox.resync_requested:
+        # UIDs mean nothing across UIDVALIDITY; start over. Message-IDs keep the import exactly-once.
+        log.info("resynchronising %s (uidvalidity %s -> %s)", mailbox.label, mailbox.uidvalidity, uidvalidity)
+        mailbox.uidvalidity, mailbox.last_uid, mailbox.resync_requested = uidvalidity, 0, False
+        db.session.commit()
+    if mailbox.last_uid and current_app.config.get("IMAP_PROCESSED_FOLDER"):
+        # Committed but not moved (a crash between the two): finish the move now.
+        _move(client, client.search(["UID", f"1:{mailbox.last_uid}"]))
+    uids = sorted(u for u in client.search(["UID", f"{mailbox.last_uid + 1}:*"]) if u > mailbox.last_uid)
+    mailbox.waiting = len(uids)
+    db.session.commit()
+    totals: dict[str, int] = {}
+    for start in range(0, len(uids), BATCH):
+        chunk = uids[start : start + BATCH]
+        data = client.fetch(chunk, ["BODY.PEEK[]", "INTERNALDATE"])
+        batch = [
+            Fetched(uid=uid, raw=data[uid][b"BODY[]"], internal_date=_aware(data[uid].get(b"INTERNALDATE")))
+            for uid in chunk
+            if uid in data and b"BODY[]" in data[uid]
+        ]
+        for status, count in process_batch(mailbox, uidvalidity, batch).items():
+            totals[status] = totals.get(status, 0) + count
+        _move(client, [f.uid for f in batch])
+        mailbox.waiting = max(0, len(uids) - start - len(chunk))
+    mailbox.last_sync_at = mailbox.last_success_at = utcnow()
+    mailbox.last_error = None
+    db.session.commit()
+    return totals
+
+
+def _aware(value):
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def fetch_once() -> dict[str, int] | None:
+    """Do one pass if no watcher holds the mailbox; return the counts (None when it was held)."""
+    lock = MailboxLock(mailbox_row().label)
+    if not lock.acquire():
+        return None
+    try:
+        client = connect()
+        try:
+            return sync(client)
+        finally:
+            _logout(client)
+    except NETWORK_ERRORS as exc:
+        _record_error(exc)
+        raise
+    finally:
+        lock.release()
+
+
+def _logout(client: IMAPClient) -> None:
+    try:
+        client.logout()
+    except NETWORK_ERRORS:
+        pass
+
+
+def _idle_until_news(client: IMAPClient, lock: MailboxLock, should_stop: Callable[[], bool]) -> None:
+    """Wait in IDLE until the server reports mail, an admin asks for a resync, or it is time to re-issue."""
+    client.idle()
+    started = time.monotonic()
+    try:
+        while not should_stop():
+            responses = client.idle_check(timeout=IDLE_CHECK_SECONDS)
+            lock.renew()
+            if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
+                return
+            if time.monotonic() - started > IDLE_REISSUE_SECONDS:
+                return
+            db.session.expire_all()
+            if mailbox_row().resync_requested:
+                return
+    finally:
+        client.idle_done()
+
+
+def watch(should_stop: Callable[[], bool] = lambda: False) -> None:
+    """Keep the mailbox in IDLE and import mail as it arrives, until ``should_stop()``.
+
+    Reconnects with exponential backoff (1 s doubling to a minute) when the
+    server or network fails; waits its turn when another replica holds the lock.
+    """
+    backoff = 1.0
+    label = mailbox_row().label
+    while not should_stop():
+        lock = MailboxLock(label)
+        try:
+            if not lock.acquire():
+                time.sleep(min(5.0, LOCK_TTL_SECONDS / 4))
+                continue
+        except RedisError as exc:
+            log.warning("redis unavailable for the mailbox lock (%s); retrying in %.0fs", exc, backoff)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+            continue
+        client = None
+        try:
+            client = connect()
+            log.info("watching %s", label)
+            while not should_stop():
+                counts = sync(client)
+                if counts:
+                    log.info("imported from %s: %s", label, counts)
+                backoff = 1.0
+                _idle_until_news(client, lock, should_stop)
+        except LockLost:
+            log.warning("lost the lock on %s; another watcher has it", label)
+        except (*NETWORK_ERRORS, RedisError) as exc:
+            log.warning("mailbox %s failed (%s); reconnecting in %.0fs", label, exc, backoff)
+            _record_error(exc)
+            time.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+        finally:
+            if client is not None:
+                _logout(client)
+            lock.release()

@@ -1,0 +1,219 @@
+"""Turn fetched raw messages into tickets, exactly once.
+
+The raw bytes are stored (disk + an InboundEmail row, committed) before any
+parsing. Each message is then imported in its own savepoint, so one bad
+message never blocks the others, and the batch commits together with the
+mailbox's new ``last_uid``. Import is idempotent on the Message-ID (a hash of
+the raw message when it has none), so fetching a message twice makes one ticket.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from helpdesk import storage, tickets
+from helpdesk.channels.email.classify import classify
+from helpdesk.channels.email.parse import ParsedEmail, parse_message
+from helpdesk.extensions import db
+from helpdesk.models import CustomerIdentity, InboundEmail, Mailbox, Message
+from helpdesk.models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One message as IMAP returned it."""
+
+    uid: int | None
+    raw: bytes
+    internal_date: datetime | None = None
+
+
+def own_addresses() -> set[str]:
+    """Return the addresses mail from which must never be answered automatically."""
+    return {current_app.config["SUPPORT_ADDRESS"].lower()}
+
+
+def _contact(parsed: ParsedEmail, sha256: str) -> tickets.Contact:
+    if parsed.from_address:
+        try:
+            tickets.identities.normalize_email(parsed.from_address)
+            return tickets.Contact(email=parsed.from_address, name=parsed.from_name or None)
+        except tickets.InvalidIdentity:
+            pass
+    # No usable sender: keep the message under a stand-in customer rather than drop it.
+    return tickets.Contact(visitor=f"email-unknown:{sha256[:16]}", name=parsed.from_name or "Unknown sender")
+
+
+def _bounce_target(classification) -> Message | None:
+    original = classification.bounced_message_id
+    if not original:
+        return None
+    return db.session.scalar(select(Message).where(Message.external_id == original.strip("<>")))
+
+
+def _mark_undeliverable(recipients) -> None:
+    addresses = [r.strip().lower() for r in recipients or [] if r]
+    if addresses:
+        db.session.execute(
+            update(CustomerIdentity)
+            .where(CustomerIdentity.kind == "email", CustomerIdentity.value.in_(addresses))
+            .values(undeliverable=True)
+        )
+
+
+def to_inbound(parsed: ParsedEmail, sha256: str) -> tickets.Inbound:
+    """Return what the ticket service needs from a parsed message, with every decision noted."""
+    classification = classify(parsed, own_addresses())
+    meta: dict = {"classification": classification.kind, "reasons": list(classification.reasons)}
+    if parsed.defects:
+        meta["defects"] = parsed.defects[:20]
+    if parsed.quoted:
+        meta["quoted"] = parsed.quoted[:100_000]
+    inbound = tickets.Inbound(
+        channel="email",
+        contact=_contact(parsed, sha256),
+        subject=parsed.subject,
+        body_text=parsed.visible_reply or parsed.text,
+        body_html=parsed.html,
+        external_id=parsed.message_id,
+        in_reply_to=parsed.in_reply_to,
+        references=parsed.references,
+        participants=[a for a in [*parsed.to, *parsed.cc] if a.lower() not in own_addresses()],
+        attachments=parsed.attachments,
+        received_at=parsed.date if parsed.date and parsed.date <= utcnow() else None,
+        machine=classification.machine,
+        meta=meta,
+    )
+    if classification.kind == "bounce":
+        _mark_undeliverable(classification.bounced_recipients)
+        original = _bounce_target(classification)
+        if original is not None:
+            inbound.ticket_id, inbound.author_type = original.ticket_id, "system"
+            meta["bounce_of"] = original.id
+    if classification.machine:
+        meta["auto_reply"] = f"{classification.kind.replace('_', ' ')}: {'; '.join(classification.reasons)}, " \
+                             "no acknowledgement"
+    return inbound
+
+
+def _unparsed(raw: bytes, sha256: str, error: str) -> tickets.Inbound:
+    text = raw.decode("utf-8", errors="replace")
+    return tickets.Inbound(
+        channel="email",
+        contact=tickets.Contact(visitor=f"email-unknown:{sha256[:16]}", name="Unknown sender"),
+        subject="(message that could not be read)",
+        body_text=text[:200_000],
+        external_id=f"sha256:{sha256}",
+        machine=True,
+        meta={"parse_error": error, "raw": True, "auto_reply": "unreadable message, no acknowledgement"},
+    )
+
+
+def _unreadable(parsed: ParsedEmail) -> bool:
+    """Say whether the parse found nothing an agent could read (then the raw text is shown)."""
+    empty = not parsed.text.strip() and not parsed.html and not parsed.attachments
+    return parsed.parse_failed or (empty and not parsed.from_address)
+
+
+def _receive_in_savepoint(row: InboundEmail, inbound: tickets.Inbound) -> None:
+    with db.session.begin_nested():
+        received = tickets.receive(inbound)
+        row.message_id = received.message.id
+        row.status = "duplicate" if received.duplicate else "imported"
+
+
+def import_one(row: InboundEmail, raw: bytes) -> str:
+    """Import one stored raw message inside a savepoint; return its new status.
+
+    A message that cannot be parsed or imported is imported again as raw text
+    under a stand-in sender, so agents always see it.
+    """
+    try:
+        parsed = parse_message(raw)
+        inbound = _unparsed(raw, row.sha256, "; ".join(parsed.defects) or "nothing readable") \
+            if _unreadable(parsed) else to_inbound(parsed, row.sha256)
+    except Exception as exc:  # the parser promises not to raise; never trust a promise with mail
+        log.exception("could not parse inbound email %s", row.id)
+        inbound = _unparsed(raw, row.sha256, f"{type(exc).__name__}: {exc}")
+    try:
+        _receive_in_savepoint(row, inbound)
+        return row.status
+    except IntegrityError:
+        # Another process committed the same Message-ID first: this copy is a duplicate.
+        row.status = "duplicate"
+        return row.status
+    except Exception as exc:
+        log.exception("could not import inbound email %s; storing it raw", row.id)
+        row.error = f"{type(exc).__name__}: {exc}"[:2000]
+    try:
+        fallback = _unparsed(raw, row.sha256, row.error)
+        fallback.external_id = f"raw:{row.sha256}"
+        _receive_in_savepoint(row, fallback)
+    except Exception:
+        log.exception("could not store inbound email %s even raw", row.id)
+        row.status = "failed"
+    return row.status
+
+
+def store_raw(mailbox: Mailbox | None, uidvalidity: int | None, batch: list[Fetched]) -> list[InboundEmail]:
+    """Write each raw message to disk and record it, committing before any parsing."""
+    existing = {}
+    if mailbox is not None:
+        uids = [f.uid for f in batch if f.uid is not None]
+        existing = {
+            r.uid: r
+            for r in db.session.scalars(
+                select(InboundEmail).where(
+                    InboundEmail.mailbox_id == mailbox.id,
+                    InboundEmail.uidvalidity == uidvalidity,
+                    InboundEmail.uid.in_(uids),
+                )
+            )
+        }
+    rows = []
+    for item in batch:
+        row = existing.get(item.uid)
+        if row is None:
+            sha256 = storage.store(item.raw, limit=None)
+            row = InboundEmail(mailbox=mailbox, uidvalidity=uidvalidity, uid=item.uid, sha256=sha256,
+                               size=len(item.raw), status="stored")
+            db.session.add(row)
+        rows.append(row)
+    db.session.commit()
+    return rows
+
+
+def process_batch(mailbox: Mailbox | None, uidvalidity: int | None, batch: list[Fetched]) -> dict[str, int]:
+    """Store, import and commit a batch; advance the mailbox past it. Return counts by status."""
+    rows = store_raw(mailbox, uidvalidity, batch)
+    counts: dict[str, int] = {}
+    now = utcnow()
+    for row, item in zip(rows, batch, strict=True):
+        # A row already imported was committed by an earlier pass: this fetch is a repeat.
+        status = "duplicate" if row.status in ("imported", "duplicate") else import_one(row, item.raw)
+        counts[status] = counts.get(status, 0) + 1
+    if mailbox is not None:
+        uids = [f.uid for f in batch if f.uid is not None]
+        if uids:
+            mailbox.last_uid = max(mailbox.last_uid or 0, *uids)
+        dates = [f.internal_date for f in batch if f.internal_date]
+        if dates:
+            mailbox.lag_seconds = max(0.0, (now - max(dates)).total_seconds())
+    db.session.commit()
+    return counts
+
+
+def import_bytes(raw: bytes) -> InboundEmail:
+    """Import one raw message that did not come from IMAP (a test, an upload, a pipe)."""
+    row = store_raw(None, None, [Fetched(uid=None, raw=raw)])[0]
+    import_one(row, raw)
+    db.session.commit()
+    return row
