@@ -4,4 +4,13 @@ from flask import Blueprint
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
-from helpdesk.console import routes  # noqa: E402,F401
+from helpdesk.console import (  # noqa: E402,F401
+    admin,
+    calls,
+    customers,
+    display,
+    errors,
+    routes,
+    ticket_actions,
+    tickets,
+)
