@@ -2,8 +2,8 @@
 
 import logging
 
-from flask import Blueprint, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from helpdesk.api.schema import ApiError
 from helpdesk.auth import agent_for_token
@@ -39,14 +39,47 @@ def _authenticate():
 
 @bp.errorhandler(ApiError)
 def _api_error(exc: ApiError):
+    db.session.rollback()  # a refused request changes nothing, even when it failed half-way
     return error(exc.status, exc.code, exc.message)
 
 
-@bp.errorhandler(HTTPException)
+_HTTP_CODES = {400: "invalid_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+               413: "too_large", 415: "unsupported_media_type", 429: "rate_limited"}
+
+
 def _http_error(exc: HTTPException):
-    code = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large",
-            415: "unsupported_media_type", 429: "rate_limited"}.get(exc.code, "error")
-    return error(exc.code or 500, code, exc.description or exc.name)
+    response, status = error(exc.code or 500, _HTTP_CODES.get(exc.code, "error"), exc.description or exc.name)
+    if isinstance(exc, MethodNotAllowed) and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response, status
+
+
+# Registered per status code as well: Flask prefers an app-wide handler for a
+# code (the console's HTML 404 page) over a blueprint's catch-all HTTPException one.
+bp.register_error_handler(HTTPException, _http_error)
+for _status in _HTTP_CODES:
+    bp.register_error_handler(_status, _http_error)
+
+
+@bp.route("/<path:anything>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def unrouted(anything: str):
+    """Answer 404 or 405 in JSON for the URLs under /api/v1 that no other route takes.
+
+    Without this route Flask would answer them with the site's HTML error
+    pages, since routing failures never reach the blueprint's handlers.
+    """
+    adapter = current_app.url_map.bind_to_environ(request.environ)
+    allowed = []
+    for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        try:
+            endpoint, _ = adapter.match(method=method)
+        except HTTPException:
+            continue
+        if endpoint != request.endpoint:
+            allowed.append(method)
+    if allowed:
+        raise MethodNotAllowed(valid_methods=allowed)
+    raise NotFound(f"nothing at {request.path}")
 
 
 @bp.errorhandler(Exception)

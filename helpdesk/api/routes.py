@@ -182,7 +182,9 @@ def add_message(reference: str):
         else:
             message = tickets.reply(ticket, g.agent, body["body"])
     except tickets.TicketError as exc:
-        raise ApiError(409 if "merged" in str(exc) else 400, "invalid_value", str(exc)) from None
+        if ticket.merged_into_id:
+            raise ApiError(409, "conflict", str(exc)) from None
+        raise ApiError(400, "invalid_value", str(exc)) from None
     db.session.commit()
     return jsonify(message_json(message)), 201
 
