@@ -6,7 +6,6 @@ import logging
 
 from rq import SimpleWorker
 
-from helpdesk.extensions import db
 from workers.queues import QUEUES, queue, redis_connection
 
 log = logging.getLogger(__name__)
@@ -18,20 +17,13 @@ WORKER_TTL = 30
 MAINTENANCE_INTERVAL = 15
 
 
-class HelpdeskWorker(SimpleWorker):
-    """Run jobs in-process (no fork per job) and give each a clean database session."""
-
-    def perform_job(self, job, queue):  # noqa: D401
-        try:
-            return super().perform_job(job, queue)
-        finally:
-            db.session.remove()
-
-
 def run(burst: bool = False) -> bool:
     """Serve every queue until stopped (or, with ``burst``, until they are empty)."""
     connection = redis_connection()
-    worker = HelpdeskWorker(
+    # SimpleWorker runs jobs in this process (no fork per job: an acknowledgement
+    # costs milliseconds, not a fork). Each job pushes its own app context, and
+    # so gets a fresh database session that is removed when the job ends.
+    worker = SimpleWorker(
         [queue(name) for name in QUEUES],
         connection=connection,
         worker_ttl=WORKER_TTL,
