@@ -180,6 +180,7 @@ def test_ticket_page_shows_conversation_customer_and_log(signed_in, agent, make_
     assert 'data-canned="Thanks for writing in!"' in page
     assert "created the ticket on email" in page  # the event log
     assert "Send and mark solved" in page
+    assert "built-in method" not in page  # no error box when nothing failed
 
 
 def test_reply_note_and_properties_through_forms(signed_in, agent, make_agent, make_ticket):
