@@ -3,7 +3,8 @@
 Services call ``on_commit(fn, *args)``; the functions run in order after the
 session's next successful commit and are dropped if it rolls back, so a job
 never reads a row that is not there yet and no event announces a change that
-did not happen.
+did not happen. Savepoints count too: releasing one runs nothing yet, and
+rolling one back drops only the effects queued inside it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 from collections.abc import Callable
 
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 log = logging.getLogger(__name__)
 _KEY = "helpdesk.on_commit"
@@ -22,19 +23,41 @@ def on_commit(fn: Callable, *args, **kwargs) -> None:
     """Run ``fn(*args, **kwargs)`` after the current transaction commits."""
     from helpdesk.extensions import db
 
-    db.session().info.setdefault(_KEY, []).append((fn, args, kwargs))
+    session = db.session()
+    # Remember the innermost transaction, so rolling back a savepoint drops
+    # only what was queued inside it; begin one if none has started yet, so a
+    # rollback before any query still drops the effect.
+    transaction = session.get_nested_transaction() or session.get_transaction() or session.begin()
+    session.info.setdefault(_KEY, []).append((transaction, fn, args, kwargs))
 
 
 @event.listens_for(Session, "after_commit")
 def _run(session: Session) -> None:
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint was released: the effects wait for the real commit
     pending = session.info.pop(_KEY, [])
-    for fn, args, kwargs in pending:
+    for _, fn, args, kwargs in pending:
         try:
             fn(*args, **kwargs)
         except Exception:  # one failed side effect must not undo the others
             log.exception("after-commit effect %s failed", getattr(fn, "__name__", fn))
 
 
+def _within(transaction: SessionTransaction | None, ancestor: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is ancestor:
+            return True
+        transaction = transaction.parent
+    return False
+
+
 @event.listens_for(Session, "after_soft_rollback")
-def _drop(session: Session, previous_transaction) -> None:
-    session.info.pop(_KEY, None)
+def _drop(session: Session, previous_transaction: SessionTransaction) -> None:
+    undone = previous_transaction  # a failed flush rolls back up to its savepoint or the root
+    while undone.parent is not None and not undone.nested:
+        undone = undone.parent
+    if undone.parent is None:
+        session.info.pop(_KEY, None)
+        return
+    pending = session.info.get(_KEY, [])
+    pending[:] = [entry for entry in pending if not _within(entry[0], undone)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import JSON, ForeignKey, Index, String, event
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, ORMExecuteState, Session, mapped_column, relationship
 
 from helpdesk.extensions import db
 from helpdesk.models.agent import Agent
@@ -39,3 +39,10 @@ class TicketEvent(db.Model):
 @event.listens_for(TicketEvent, "before_delete")
 def _refuse_change(mapper, connection, target):
     raise RuntimeError("ticket events are append-only")
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _refuse_bulk_change(state: ORMExecuteState) -> None:
+    # update()/delete() statements skip the mapper events above.
+    if (state.is_update or state.is_delete) and state.statement.table.name == TicketEvent.__tablename__:
+        raise RuntimeError("ticket events are append-only")
