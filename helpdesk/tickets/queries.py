@@ -104,7 +104,8 @@ class TicketFilter:
     customer_id: int | None = None
 
 
-def _conditions(agent: Agent, f: TicketFilter) -> list:
+def _conditions(agent: Agent, f: TicketFilter, scope: list | None = None) -> list:
+    """Return the WHERE conditions of ``f``, plus ``scope`` (default: what ``agent`` may see)."""
     conditions = []
     if f.view:
         conditions.append(VIEWS[f.view].where(agent))
@@ -121,11 +122,13 @@ def _conditions(agent: Agent, f: TicketFilter) -> list:
     if f.query:
         ticket_ids, customer_ids = matching(f.query)
         conditions.append(or_(Ticket.id.in_(ticket_ids), Ticket.customer_id.in_(customer_ids)))
+    return conditions + (_scope(agent) if scope is None else scope)
+
+
+def _scope(agent: Agent) -> list:
+    """Return the conditions every list of ``agent`` shares: visible to them, not merged away."""
     visibility = visible_to(agent)
-    if visibility is not None:
-        conditions.append(visibility)
-    conditions.append(Ticket.merged_into_id.is_(None))
-    return conditions
+    return [Ticket.merged_into_id.is_(None)] + ([visibility] if visibility is not None else [])
 
 
 def encode_cursor(sort: str, ticket: Ticket) -> str:
@@ -183,12 +186,22 @@ def list_tickets(
     return rows[:limit], next_cursor
 
 
+def _capped_count(conditions: list):
+    inner = select(Ticket.id).where(*conditions).limit(COUNT_CAP).subquery()
+    return select(func.count()).select_from(inner).scalar_subquery()
+
+
 def capped_count(agent: Agent, f: TicketFilter) -> int:
     """Count the tickets of a list, stopping at COUNT_CAP (shown as "1000+")."""
-    inner = select(Ticket.id).where(*_conditions(agent, f)).limit(COUNT_CAP).subquery()
-    return db.session.scalar(select(func.count()).select_from(inner)) or 0
+    return db.session.scalar(select(_capped_count(_conditions(agent, f)))) or 0
 
 
 def view_counts(agent: Agent, keys: list[str]) -> dict[str, int]:
-    """Return the capped count of each named view."""
-    return {key: capped_count(agent, TicketFilter(view=key)) for key in keys}
+    """Return the capped count of each named view, all in one round trip."""
+    if not keys:
+        return {}
+    scope = _scope(agent)
+    counts = [_capped_count(_conditions(agent, TicketFilter(view=key), scope)).label(f"c{i}")
+              for i, key in enumerate(keys)]
+    row = db.session.execute(select(*counts)).one()
+    return {key: row[i] or 0 for i, key in enumerate(keys)}
