@@ -240,5 +240,5 @@
       typingTimer = setTimeout(function () { typing = false; announce(); }, 4000);
     });
   });
-  window.addEventListener("pagehide", function () { socket.emit("view", { reference: null }); });
+  /* Leaving needs no message: the server announces it when this socket disconnects. */
 })();
