@@ -113,6 +113,8 @@ class Config:
                 ) from None
 
         self.ACK_BUSINESS_DAYS = _int(env, "HELPDESK_ACK_BUSINESS_DAYS", 2, 1, 60)
+        #: How often the SLA sweep catches timers Redis lost (seconds).
+        self.SWEEP_SECONDS = _int(env, "HELPDESK_SWEEP_SECONDS", 60, 1, 3600)
         self.PHONE_REGION = (env.get("HELPDESK_PHONE_REGION") or "US").upper()
         import phonenumbers
 

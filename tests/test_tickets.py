@@ -25,8 +25,9 @@ def receive(email: str | None = "pat@example.com", subject: str = "Help", body: 
 
 
 def events(ticket: Ticket, kind: str | None = None) -> list[TicketEvent]:
-    """Return the ticket's events, oldest first (only ``kind`` when given)."""
-    stmt = select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
+    """Return the ticket's events, oldest first (only ``kind`` when given; SLA clock events are tested elsewhere)."""
+    stmt = select(TicketEvent).where(TicketEvent.ticket_id == ticket.id, TicketEvent.kind.notlike("sla.%"))
+    stmt = stmt.order_by(TicketEvent.id)
     if kind:
         stmt = stmt.where(TicketEvent.kind == kind)
     return list(db.session.scalars(stmt))

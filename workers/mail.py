@@ -48,3 +48,37 @@ def send_message(message_id: int) -> str:
         message.meta = {**(message.meta or {}), "sent_at": utcnow().isoformat()}
         db.session.commit()
         return "sent"
+
+
+def send_breach_notice(ticket_id: int, target: str) -> str:
+    """Email the assignee (or, unassigned, the team) that a ticket breached its SLA."""
+    from email.message import EmailMessage
+
+    from flask import current_app
+
+    from helpdesk.models import Ticket
+
+    with get_app().app_context():
+        ticket = db.session.get(Ticket, ticket_id)
+        if ticket is None:
+            return "no ticket"
+        if ticket.assignee is not None:
+            recipients = [ticket.assignee.email]
+        elif ticket.team is not None:
+            recipients = [a.email for a in ticket.team.members if a.active]
+        else:
+            return "nobody to notify"
+        if not recipients:
+            return "nobody to notify"
+        config = current_app.config
+        email = EmailMessage()
+        email["From"] = config["SUPPORT_ADDRESS"]
+        email["To"] = ", ".join(recipients)
+        email["Subject"] = outbound.one_line(
+            f"SLA breach: {ticket.reference} {target.replace('_', ' ')} overdue: {ticket.subject}")
+        email["Auto-Submitted"] = "auto-generated"
+        email.set_content(
+            f"{ticket.reference} ({ticket.subject}) breached its {target.replace('_', ' ')} target.\n\n"
+            f"Open it: {config['BASE_URL']}/console/tickets/{ticket.reference}\n")
+        smtp.send(email, recipients)
+        return "sent"

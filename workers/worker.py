@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
-from rq import SimpleWorker
+from flask import current_app
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, SimpleWorker
 
 from workers.queues import QUEUES, queue, redis_connection
 
@@ -17,9 +22,28 @@ WORKER_TTL = 30
 MAINTENANCE_INTERVAL = 15
 
 
+def _ticker(url: str, every: int, stop: threading.Event) -> None:
+    """Queue the SLA sweep once per period across all workers (a Redis SET NX per period)."""
+    connection = Redis.from_url(url, socket_connect_timeout=2)
+    sla = Queue("sla", connection=connection)
+    wait = 0.0  # sweep at once on start: after a crash or a Redis restart, catch up first
+    while not stop.wait(wait):
+        period = int(time.time() // every)
+        try:
+            if connection.set(f"helpdesk:sweep:{every}:{period}", 1, nx=True, ex=every * 2):
+                sla.enqueue("workers.sla.sweep", job_id=f"sweep-{every}-{period}", result_ttl=every * 5)
+        except RedisError as exc:
+            log.warning("could not queue the sweep: %s", exc)
+        wait = every - time.time() % every
+
+
 def run(burst: bool = False) -> bool:
     """Serve every queue until stopped (or, with ``burst``, until they are empty)."""
     connection = redis_connection()
+    stop = threading.Event()
+    if not burst:
+        every = current_app.config["SWEEP_SECONDS"]
+        threading.Thread(target=_ticker, args=(current_app.config["REDIS_URL"], every, stop), daemon=True).start()
     # SimpleWorker runs jobs in this process (no fork per job: an acknowledgement
     # costs milliseconds, not a fork). Each job pushes its own app context, and
     # so gets a fresh database session that is removed when the job ends.
@@ -29,4 +53,7 @@ def run(burst: bool = False) -> bool:
         worker_ttl=WORKER_TTL,
         maintenance_interval=MAINTENANCE_INTERVAL,
     )
-    return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    try:
+        return worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    finally:
+        stop.set()

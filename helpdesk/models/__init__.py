@@ -6,9 +6,15 @@ from helpdesk.models.customer import Customer, CustomerIdentity
 from helpdesk.models.event import TicketEvent
 from helpdesk.models.mail import InboundEmail, Mailbox
 from helpdesk.models.message import Attachment, Message
+from helpdesk.models.sla import AckTemplate, CalendarSettings, Closure, SlaClock, SlaPolicy
 from helpdesk.models.ticket import Tag, Ticket, ticket_tag
 
 __all__ = [
+    "AckTemplate",
+    "CalendarSettings",
+    "Closure",
+    "SlaClock",
+    "SlaPolicy",
     "Agent",
     "ApiToken",
     "Attachment",

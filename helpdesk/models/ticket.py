@@ -72,6 +72,15 @@ class Ticket(db.Model):
     solved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ack_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: The acknowledgement: None (not wanted), pending, sending, sent, or skipped.
+    ack_status: Mapped[str | None] = mapped_column(String(12), index=True)
+    #: When a job claimed the acknowledgement, so a crashed sender's claim can expire.
+    ack_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sla_policy_id: Mapped[int | None] = mapped_column(ForeignKey("sla_policy.id", ondelete="SET NULL"))
+    #: The earliest due time of the clocks running now, for "Breaching soon".
+    sla_next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    #: When the ticket first breached a target, for "Breached".
+    sla_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     #: Names of the SLA targets this ticket has breached.
     sla_breaches: Mapped[list] = mapped_column(JSON, default=list)
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))

@@ -14,6 +14,7 @@ from helpdesk.extensions import db
 from helpdesk.models import Attachment, Customer, Message, Ticket
 from helpdesk.models.base import utcnow
 from helpdesk.sanitize import clean_html
+from helpdesk.sla import clocks
 from helpdesk.storage import store
 from helpdesk.tickets import routing, threading
 from helpdesk.tickets.events import record
@@ -100,6 +101,7 @@ def open_ticket(customer: Customer, channel: str, subject: str, priority: str = 
     ticket.team = routing.route(ticket)
     db.session.flush()
     record(ticket, "created", actor, channel=channel, team=ticket.team.name if ticket.team else None)
+    clocks.on_ticket_opened(ticket, ticket.created_at)
     search.index_ticket(ticket)
     on_commit(realtime.ticket_changed, ticket.id, "created")
     return ticket
@@ -129,6 +131,20 @@ def attach(message: Message, files: list[IncomingFile], skip_too_large: bool = F
         )
 
 
+def _want_acknowledgement(ticket: Ticket, inbound: Inbound, meta: dict) -> None:
+    """Promise a reply by email to a new human request on a channel that acknowledges."""
+    from helpdesk import channels
+    from helpdesk.sla.acknowledgement import queue_acknowledgement
+
+    if not channels.get(ticket.channel).acknowledged or not inbound.contact.email:
+        return
+    if inbound.machine:
+        ticket.ack_status = "skipped"
+        return
+    ticket.ack_status = "pending"
+    on_commit(queue_acknowledgement, ticket.id)
+
+
 def receive(inbound: Inbound, actor=None) -> Received:
     """Thread a customer's message into its ticket (or open one) and store it.
 
@@ -143,6 +159,7 @@ def receive(inbound: Inbound, actor=None) -> Received:
     customer, _ = find_or_create_customer(inbound.contact)
     ticket, reason = threading.find_ticket(inbound, customer) if inbound.thread else (None, "new ticket")
     meta = dict(inbound.meta)
+    now = inbound.received_at or utcnow()
     created = False
     if ticket is not None and ticket.status == "closed" and not inbound.machine:
         previous = ticket
@@ -158,9 +175,11 @@ def receive(inbound: Inbound, actor=None) -> Received:
     else:
         meta["threading"] = reason
         if ticket.status in ("solved", "pending") and not inbound.machine:
-            record(ticket, "status", customer, **{"from": ticket.status, "to": "open", "reason": "customer replied"})
+            old = ticket.status
+            record(ticket, "status", customer, **{"from": old, "to": "open", "reason": "customer replied"})
             ticket.status = "open"
             ticket.solved_at = None
+            clocks.on_status_change(ticket, old, "open", now)
 
     now = inbound.received_at or utcnow()
     if inbound.participants:
@@ -184,8 +203,12 @@ def receive(inbound: Inbound, actor=None) -> Received:
         ticket.last_customer_message_at = now
     ticket.updated_at = utcnow()
     db.session.flush()
-    if not created:
+    if created:
+        _want_acknowledgement(ticket, inbound, meta)
+    else:
         record(ticket, "customer_message", customer, message_id=message.id, channel=inbound.channel)
+        if not inbound.machine:
+            clocks.on_customer_message(ticket, now)
         on_commit(realtime.ticket_changed, ticket.id, "message")
     search.index_message(message)
     return Received(ticket, message, created=created)

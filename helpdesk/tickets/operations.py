@@ -15,6 +15,7 @@ from helpdesk.models import Agent, Message, Tag, Team, Ticket
 from helpdesk.models.base import utcnow
 from helpdesk.models.ticket import PRIORITIES, STATUSES
 from helpdesk.sanitize import text_to_html
+from helpdesk.sla import clocks
 from helpdesk.tickets.events import record
 from helpdesk.tickets.inbound import IncomingFile, attach
 
@@ -64,6 +65,7 @@ def reply(ticket: Ticket, agent: Agent, body: str, files: list[IncomingFile] | N
         status = "open"
     db.session.flush()
     record(ticket, "reply", agent, message_id=message.id)
+    clocks.on_agent_reply(ticket, now)
     if status and status != ticket.status:
         set_status(ticket, status, agent)
     search.index_message(message)
@@ -101,7 +103,7 @@ def set_status(ticket: Ticket, status: str, actor: Agent | None = None) -> None:
     _writable(ticket)
     record(ticket, "status", actor, **{"from": ticket.status, "to": status})
     now = utcnow()
-    ticket.status = status
+    old, ticket.status = ticket.status, status
     if status == "solved":
         ticket.solved_at = now
     elif status == "closed":
@@ -109,6 +111,7 @@ def set_status(ticket: Ticket, status: str, actor: Agent | None = None) -> None:
         ticket.solved_at = ticket.solved_at or now
     else:
         ticket.solved_at = ticket.closed_at = None
+    clocks.on_status_change(ticket, old, status, now)
     _touch(ticket, "status")
 
 
@@ -119,6 +122,7 @@ def set_priority(ticket: Ticket, priority: str, actor: Agent | None = None) -> N
     if priority != ticket.priority:
         record(ticket, "priority", actor, **{"from": ticket.priority, "to": priority})
         ticket.priority = priority
+        clocks.on_reclassify(ticket)
         _touch(ticket, "priority")
 
 

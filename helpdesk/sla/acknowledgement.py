@@ -1,0 +1,177 @@
+"""The acknowledgement: the email that promises a reply by a named date, sent at most once per ticket.
+
+The promised date is exactly the ticket's ``first_response_due_at``. A job
+claims the ticket with a conditional UPDATE before sending, so two workers
+(or a worker and the sweep) never both send; a claim left by a crashed job
+expires after CLAIM_SECONDS and the sweep sends it then.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from flask import current_app
+from redis.exceptions import RedisError
+from sqlalchemy import or_, select, update
+
+from helpdesk.channels.email import outbound, smtp
+from helpdesk.channels.email.ids import make_message_id
+from helpdesk.extensions import db
+from helpdesk.models import AckTemplate, Message, Ticket
+from helpdesk.models.base import utcnow
+from helpdesk.portal.links import ticket_url
+from helpdesk.tickets.events import record
+from workers.queues import enqueue, redis_connection
+
+log = logging.getLogger(__name__)
+
+CLAIM_SECONDS = 120
+#: Automatic mails one address may receive per hour, whatever sends them.
+AUTO_MAIL_PER_HOUR = 10
+CLIENT_ID = "acknowledgement"  #: unique per ticket (Message.ticket_id + client_id)
+
+DEFAULTS = {
+    "en": (
+        "We received your request [{reference}]: {subject}",
+        "Hello {name},\n\nThank you for writing to us. Your request has the reference {reference}.\n\n"
+        "We will reply within {business_days} business days, by {due}.\n\n"
+        "Follow your request here: {portal_url}\n\n"
+        "To add anything, reply to this email and keep {reference} in the subject.\n",
+    ),
+    "fr": (
+        "Nous avons bien reçu votre demande [{reference}] : {subject}",
+        "Bonjour {name},\n\nMerci de nous avoir écrit. Votre demande porte la référence {reference}.\n\n"
+        "Nous vous répondrons sous {business_days} jours ouvrés, au plus tard le {due}.\n\n"
+        "Suivez votre demande ici : {portal_url}\n\n"
+        "Pour ajouter quelque chose, répondez à ce message en gardant {reference} dans l'objet.\n",
+    ),
+}
+PLACEHOLDERS = ("reference", "subject", "name", "due", "business_days", "portal_url")
+
+
+def queue_acknowledgement(ticket_id: int) -> None:
+    """Queue the acknowledgement job (after the commit that created the ticket)."""
+    try:
+        enqueue("workers.sla.send_acknowledgement", ticket_id, queue_name="sla", job_id=f"ack-{ticket_id}")
+    except RedisError:
+        log.warning("could not queue the acknowledgement of ticket %s; the sweep will send it", ticket_id)
+
+
+def template_for(language: str) -> tuple[str, str]:
+    """Return (subject, body) for ``language``: an admin's edit, else the built-in text, else English."""
+    language = (language or "en").split("-")[0].lower()
+    row = db.session.scalar(select(AckTemplate).where(AckTemplate.language == language))
+    if row is not None:
+        return row.subject, row.body
+    return DEFAULTS.get(language, DEFAULTS["en"])
+
+
+def fill(text: str, values: dict[str, str]) -> str:
+    """Replace ``{name}`` placeholders we know; leave anything else as written."""
+    return re.sub(r"\{(\w+)\}", lambda m: str(values.get(m[1], m[0])), text)
+
+
+def format_due(ticket: Ticket) -> str:
+    """Return the promised time in the customer's zone and language, e.g. 'Wednesday 25 November 2026, 17:00 EST'."""
+    zone = ZoneInfo(ticket.customer.timezone or current_app.config["TIMEZONE"])
+    return format_datetime(ticket.first_response_due_at, "EEEE d MMMM y, HH:mm zzz", tzinfo=zone,
+                           locale=ticket.customer.language or "en")
+
+
+def _take_budget(address: str) -> bool:
+    """Count one automatic mail to ``address``; say whether it is within the hourly budget."""
+    key = f"helpdesk:auto-mail:{address}:{utcnow():%Y%m%d%H}"
+    pipe = redis_connection().pipeline()
+    pipe.incr(key)
+    pipe.expire(key, 3600)
+    count, _ = pipe.execute()
+    return count <= AUTO_MAIL_PER_HOUR
+
+
+def _claim(ticket_id: int) -> bool:
+    now = utcnow()
+    claimed = db.session.execute(
+        update(Ticket)
+        .where(Ticket.id == ticket_id, or_(
+            Ticket.ack_status == "pending",
+            (Ticket.ack_status == "sending") & (Ticket.ack_claimed_at < now - timedelta(seconds=CLAIM_SECONDS)),
+        ))
+        .values(ack_status="sending", ack_claimed_at=now)
+    ).rowcount
+    db.session.commit()
+    return bool(claimed)
+
+
+def _skip(ticket: Ticket, reason: str) -> str:
+    ticket.ack_status = "skipped"
+    record(ticket, "acknowledgement_skipped", None, reason=reason)
+    db.session.commit()
+    return f"skipped: {reason}"
+
+
+def _message(ticket: Ticket, body: str) -> Message:
+    message = db.session.scalar(select(Message).where(Message.ticket_id == ticket.id, Message.client_id == CLIENT_ID))
+    if message is None:
+        message = Message(ticket=ticket, author_type="system", channel="email", body_text=body,
+                          client_id=CLIENT_ID, delivery_status="pending", meta={"kind": "acknowledgement"})
+        db.session.add(message)
+        db.session.flush()
+        message.external_id = make_message_id(message.id)
+    return message
+
+
+def send(ticket_id: int) -> str:
+    """Send the ticket's acknowledgement if it is still owed; return what happened."""
+    if not _claim(ticket_id):
+        return "not owed"
+    ticket = db.session.get(Ticket, ticket_id)
+    try:
+        address = outbound.recipient(ticket)
+    except outbound.Undeliverable as exc:
+        return _skip(ticket, str(exc))
+    if address in {current_app.config["SUPPORT_ADDRESS"].lower()}:
+        return _skip(ticket, "our own address")
+    if ticket.first_response_due_at is None:
+        return _skip(ticket, "no first-response target in this ticket's SLA policy")
+    if not _take_budget(address):
+        return _skip(ticket, f"more than {AUTO_MAIL_PER_HOUR} automatic mails to {address} this hour")
+    subject, body = template_for(ticket.customer.language)
+    values = {
+        "reference": ticket.reference, "subject": outbound.one_line(ticket.subject),
+        "name": ticket.customer.name or address, "due": format_due(ticket),
+        "business_days": str(current_app.config["ACK_BUSINESS_DAYS"]), "portal_url": ticket_url(ticket),
+    }
+    message = _message(ticket, fill(body, values))
+    db.session.commit()
+    email = outbound.build(message, subject=fill(subject, values), extra_headers={
+        "Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All", "Precedence": "auto_reply",
+    })
+    try:
+        smtp.send(email, [address])
+    except Exception as exc:
+        ticket.ack_status, ticket.ack_claimed_at = "pending", None
+        message.delivery_error = f"{type(exc).__name__}: {exc}"[:1000]
+        db.session.commit()
+        raise
+    now = utcnow()
+    message.delivery_status, message.delivery_error = "sent", None
+    ticket.ack_status, ticket.ack_sent_at = "sent", now
+    record(ticket, "acknowledged", None, to=address, promised=ticket.first_response_due_at.isoformat())
+    db.session.commit()
+    return "sent"
+
+
+def owed(now=None, limit: int = 500) -> list[int]:
+    """Return tickets whose acknowledgement is owed and not being sent (for the sweep)."""
+    now = now or utcnow()
+    stale = now - timedelta(seconds=CLAIM_SECONDS)
+    return list(db.session.scalars(
+        select(Ticket.id).where(or_(
+            Ticket.ack_status == "pending",
+            (Ticket.ack_status == "sending") & (Ticket.ack_claimed_at < stale),
+        )).order_by(Ticket.id).limit(limit)
+    ))

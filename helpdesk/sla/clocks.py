@@ -1,0 +1,236 @@
+"""Run a ticket's SLA clocks the way Zendesk does, and log every move so any due time can be explained.
+
+- first_response starts with the ticket and is met by the first public agent reply;
+- next_response runs from the oldest customer message an agent has not answered;
+- resolution runs until the ticket is solved;
+- pending pauses next_response and resolution; leaving pending resumes them.
+
+A clock keeps the minutes it used in earlier running segments, so pausing,
+resuming and changing policy all recompute the due time from what is left.
+Breaches are claimed with a conditional UPDATE, so a timer job and the sweep
+racing each other still breach a clock exactly once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+
+from helpdesk.effects import on_commit
+from helpdesk.extensions import db
+from helpdesk.models import SlaClock, SlaPolicy, Ticket
+from helpdesk.models.base import utcnow
+from helpdesk.sla import policies
+from helpdesk.sla.calendar import add_business_time, business_minutes_between
+from helpdesk.tickets.events import record
+
+PAUSABLE = ("next_response", "resolution")
+
+
+def _clock(ticket: Ticket, target: str) -> SlaClock | None:
+    return db.session.scalar(select(SlaClock).where(SlaClock.ticket_id == ticket.id, SlaClock.target == target))
+
+
+def clocks_of(ticket: Ticket) -> dict[str, SlaClock]:
+    """Return the ticket's clocks by target."""
+    return {c.target: c for c in db.session.scalars(select(SlaClock).where(SlaClock.ticket_id == ticket.id))}
+
+
+def used_minutes(clock: SlaClock, now: datetime) -> float:
+    """Return the minutes of its target the clock has used by ``now``."""
+    used = clock.elapsed_minutes
+    if clock.running:
+        used += max(0.0, business_minutes_between(policies.calendar_for(clock.business), clock.segment_started_at, now))
+    return used
+
+
+def _schedule(clock: SlaClock, policy: SlaPolicy | None) -> None:
+    """Recompute the running clock's due and warning times and queue timers for them."""
+    calendar = policies.calendar_for(clock.business)
+    start = clock.segment_started_at
+    clock.due_at = add_business_time(calendar, start, max(0.0, clock.target_minutes - clock.elapsed_minutes))
+    warn_share = (policy.warn_percent if policy else 75) / 100
+    clock.warn_at = None if clock.warned_at else add_business_time(
+        calendar, start, max(0.0, clock.target_minutes * warn_share - clock.elapsed_minutes))
+    from helpdesk.sla import timers
+
+    on_commit(timers.schedule, clock.ticket_id, clock.target, clock.due_at, clock.warn_at)
+
+
+def sync_ticket(ticket: Ticket) -> None:
+    """Copy the clocks' due times onto the ticket, where lists and the API read them."""
+    clocks = clocks_of(ticket)
+    for target in ("first_response", "next_response", "resolution"):
+        clock = clocks.get(target)
+        setattr(ticket, f"{target}_due_at", clock.due_at if clock is not None else None)
+    running = [c.due_at for c in clocks.values() if c.running and c.breached_at is None and c.due_at]
+    ticket.sla_next_due_at = min(running) if running else None
+
+
+def _start(ticket: Ticket, target: str, policy: SlaPolicy, now: datetime) -> None:
+    minutes = policy.minutes_for(target)
+    if minutes is None:
+        return
+    clock = _clock(ticket, target)
+    if clock is None:
+        clock = SlaClock(ticket_id=ticket.id, target=target)
+        db.session.add(clock)
+    clock.policy_id, clock.business, clock.target_minutes = policy.id, policy.business_hours, minutes
+    clock.elapsed_minutes, clock.segment_started_at, clock.started_at = 0.0, now, now
+    clock.fulfilled_at = clock.breached_at = clock.warned_at = None
+    _schedule(clock, policy)
+    record(ticket, "sla.start", None, target=target, policy=policy.name, due_at=clock.due_at.isoformat(),
+           minutes=minutes, business_hours=policy.business_hours)
+
+
+def on_ticket_opened(ticket: Ticket, now: datetime | None = None) -> None:
+    """Match a policy and start the first-response and resolution clocks."""
+    now = now or utcnow()
+    policy = policies.match(ticket)
+    ticket.sla_policy_id = policy.id if policy else None
+    if policy is not None:
+        db.session.flush()
+        _start(ticket, "first_response", policy, now)
+        _start(ticket, "resolution", policy, now)
+    sync_ticket(ticket)
+
+
+def _fulfil(ticket: Ticket, clock: SlaClock | None, now: datetime, why: str) -> None:
+    if clock is None or clock.fulfilled_at is not None:
+        return
+    clock.elapsed_minutes = used_minutes(clock, now)
+    clock.segment_started_at, clock.fulfilled_at = None, now
+    record(ticket, "sla.fulfil", None, target=clock.target, why=why, breached=clock.breached_at is not None,
+           used_minutes=round(clock.elapsed_minutes, 2))
+
+
+def on_agent_reply(ticket: Ticket, now: datetime | None = None) -> None:
+    """Meet first response (once) and the running next response."""
+    now = now or utcnow()
+    clocks = clocks_of(ticket)
+    _fulfil(ticket, clocks.get("first_response"), now, "first public reply")
+    _fulfil(ticket, clocks.get("next_response"), now, "public reply")
+    sync_ticket(ticket)
+
+
+def on_customer_message(ticket: Ticket, now: datetime | None = None) -> None:
+    """Start next response from this message when the customer's last one was answered."""
+    now = now or utcnow()
+    clocks = clocks_of(ticket)
+    first = clocks.get("first_response")
+    if first is not None and first.fulfilled_at is None:
+        return  # still waiting for the first reply: that clock covers this message
+    current = clocks.get("next_response")
+    if current is not None and current.fulfilled_at is None:
+        return  # an older message is still unanswered: the clock runs from that one
+    policy = db.session.get(SlaPolicy, ticket.sla_policy_id) if ticket.sla_policy_id else None
+    if policy is not None:
+        _start(ticket, "next_response", policy, now)
+        if ticket.status == "pending":
+            _pause(ticket, _clock(ticket, "next_response"), now)
+    sync_ticket(ticket)
+
+
+def _pause(ticket: Ticket, clock: SlaClock | None, now: datetime) -> None:
+    if clock is None or not clock.running:
+        return
+    clock.elapsed_minutes = used_minutes(clock, now)
+    clock.segment_started_at = clock.due_at = clock.warn_at = None
+    record(ticket, "sla.pause", None, target=clock.target, used_minutes=round(clock.elapsed_minutes, 2))
+
+
+def _resume(ticket: Ticket, clock: SlaClock | None, now: datetime) -> None:
+    if clock is None or clock.segment_started_at is not None:
+        return
+    clock.segment_started_at, clock.fulfilled_at = now, None
+    _schedule(clock, clock.policy)
+    record(ticket, "sla.resume", None, target=clock.target, due_at=clock.due_at.isoformat(),
+           used_minutes=round(clock.elapsed_minutes, 2))
+
+
+def on_status_change(ticket: Ticket, old: str, new: str, now: datetime | None = None) -> None:
+    """Pause, resume or stop clocks as the ticket moves between statuses."""
+    now = now or utcnow()
+    clocks = clocks_of(ticket)
+    if new == "pending":
+        for target in PAUSABLE:
+            _pause(ticket, clocks.get(target), now)
+    elif new in ("solved", "closed"):
+        for clock in clocks.values():
+            _fulfil(ticket, clock, now, f"ticket {new}")
+    elif old in ("pending", "solved", "closed"):
+        resolution = clocks.get("resolution")
+        if resolution is not None and old != "pending":
+            resolution.fulfilled_at = None  # reopened: the resolution clock goes on from where it stopped
+        _resume(ticket, resolution, now)
+        next_response = clocks.get("next_response")
+        if next_response is not None and next_response.fulfilled_at is None:
+            _resume(ticket, next_response, now)
+    sync_ticket(ticket)
+
+
+def on_reclassify(ticket: Ticket, now: datetime | None = None) -> None:
+    """Re-match the policy after a change of priority or VIP and move the due times."""
+    now = now or utcnow()
+    policy = policies.match(ticket)
+    if policy is None or policy.id == ticket.sla_policy_id:
+        return
+    record(ticket, "sla.policy", None, **{"from": ticket.sla_policy_id, "to": policy.name})
+    ticket.sla_policy_id = policy.id
+    for clock in clocks_of(ticket).values():
+        if clock.fulfilled_at is not None:
+            continue
+        minutes = policy.minutes_for(clock.target)
+        if minutes is None:
+            _fulfil(ticket, clock, now, f"no {clock.target} target in {policy.name}")
+            continue
+        if clock.running:
+            clock.elapsed_minutes = used_minutes(clock, now)
+            clock.segment_started_at = now
+        clock.policy_id, clock.target_minutes, clock.business = policy.id, minutes, policy.business_hours
+        if clock.running:
+            _schedule(clock, policy)
+            record(ticket, "sla.retarget", None, target=clock.target, due_at=clock.due_at.isoformat(), minutes=minutes)
+    sync_ticket(ticket)
+
+
+def check(ticket_id: int, target: str, now: datetime | None = None) -> str:
+    """Warn or breach one clock if its time has come; never early, never twice."""
+    now = now or utcnow()
+    clock = db.session.scalar(select(SlaClock).where(SlaClock.ticket_id == ticket_id, SlaClock.target == target))
+    if clock is None or not clock.running or clock.breached_at is not None:
+        return "nothing to do"
+    if clock.due_at is not None and clock.due_at <= now:
+        claimed = db.session.execute(
+            update(SlaClock).where(SlaClock.id == clock.id, SlaClock.breached_at.is_(None)).values(breached_at=now)
+        ).rowcount
+        if not claimed:
+            return "already breached"
+        db.session.refresh(clock)
+        from helpdesk.sla.breach import breach
+
+        breach(db.session.get(Ticket, ticket_id), clock, now)
+        return "breached"
+    if clock.warn_at is not None and clock.warned_at is None and clock.warn_at <= now:
+        claimed = db.session.execute(
+            update(SlaClock).where(SlaClock.id == clock.id, SlaClock.warned_at.is_(None)).values(warned_at=now)
+        ).rowcount
+        if claimed:
+            ticket = db.session.get(Ticket, ticket_id)
+            record(ticket, "sla.warn", None, target=target, due_at=clock.due_at.isoformat())
+            from helpdesk import realtime
+
+            on_commit(realtime.ticket_changed, ticket_id, "sla_warning")
+            return "warned"
+    return "not yet"
+
+
+def due_clocks(now: datetime, limit: int = 500) -> list[tuple[int, str]]:
+    """Return (ticket id, target) of running clocks whose warning or due time has passed unhandled."""
+    running = SlaClock.segment_started_at.isnot(None) & SlaClock.fulfilled_at.is_(None)
+    breach = select(SlaClock.ticket_id, SlaClock.target).where(
+        running, SlaClock.breached_at.is_(None), SlaClock.due_at <= now).limit(limit)
+    warn = select(SlaClock.ticket_id, SlaClock.target).where(
+        running, SlaClock.warned_at.is_(None), SlaClock.warn_at <= now).limit(limit)
+    return list(dict.fromkeys([*db.session.execute(breach).all(), *db.session.execute(warn).all()]))

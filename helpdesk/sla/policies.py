@@ -1,0 +1,143 @@
+"""SLA policies: the calendar they count in, the defaults, matching and validation."""
+
+from __future__ import annotations
+
+import functools
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from helpdesk.extensions import db
+from helpdesk.models import CalendarSettings, Closure, SlaPolicy, Ticket
+from helpdesk.models.sla import ESCALATIONS
+from helpdesk.models.ticket import CHANNELS, PRIORITIES
+from helpdesk.sla.calendar import BusinessCalendar
+from helpdesk.sla.hours import parse_hours
+
+ALWAYS = BusinessCalendar(parse_hours("24/7"))
+
+
+class PolicyError(ValueError):
+    """A policy that cannot be saved, with a message naming the field."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+def calendar_settings() -> tuple[str, str, str]:
+    """Return (hours, timezone, holidays): an admin's edit, else the environment's defaults."""
+    row = db.session.scalar(select(CalendarSettings).order_by(CalendarSettings.id.desc()).limit(1))
+    if row is not None:
+        return row.hours, row.timezone, row.holidays
+    config = current_app.config
+    return config["BUSINESS_HOURS"], config["TIMEZONE"], config["HOLIDAYS"]
+
+
+@functools.lru_cache(maxsize=8)
+def _build(hours: str, timezone: str, holidays: str, closures: tuple) -> BusinessCalendar:
+    return BusinessCalendar.build(hours, timezone, holidays, closures)
+
+
+def business_calendar() -> BusinessCalendar:
+    """Return the desk's business calendar as configured now."""
+    closures = tuple(db.session.execute(select(Closure.first_day, Closure.last_day).order_by(Closure.id)).all())
+    return _build(*calendar_settings(), tuple(tuple(c) for c in closures))
+
+
+def calendar_for(business: bool) -> BusinessCalendar:
+    """Return the business calendar, or the around-the-clock one."""
+    return business_calendar() if business else ALWAYS
+
+
+def minutes_per_business_day(calendar: BusinessCalendar) -> int:
+    """Return the average open minutes of an open weekday (what "one business day" means)."""
+    if calendar.hours.always_open:
+        return 24 * 60
+    per_day: dict[int, int] = {}
+    for period in calendar.hours.periods:
+        per_day[period.weekday] = per_day.get(period.weekday, 0) + period.end - period.start
+    return round(sum(per_day.values()) / len(per_day)) if per_day else 8 * 60
+
+
+def default_policies() -> list[dict]:
+    """Return the policies a new desk starts with, tightest first."""
+    day = minutes_per_business_day(business_calendar())
+    ack_days = current_app.config["ACK_BUSINESS_DAYS"]
+    return [
+        dict(name="Urgent", match_priority="urgent", first_response_minutes=60, next_response_minutes=120,
+             resolution_minutes=8 * 60, business_hours=False, escalation="reassign_lead"),
+        dict(name="Chat", match_channel="chat", first_response_minutes=2, next_response_minutes=5,
+             resolution_minutes=None, business_hours=False, escalation="none"),
+        dict(name="VIP", match_vip=True, first_response_minutes=4 * 60, next_response_minutes=4 * 60,
+             resolution_minutes=3 * day, business_hours=True, escalation="raise_priority"),
+        dict(name="Default", first_response_minutes=ack_days * day, next_response_minutes=day,
+             resolution_minutes=10 * day, business_hours=True, escalation="none"),
+    ]
+
+
+def ensure_defaults() -> None:
+    """Create the default policies when there are none (a new desk, a fresh test database)."""
+    if db.session.scalar(select(func.count(SlaPolicy.id))):
+        return
+    for position, values in enumerate(default_policies()):
+        db.session.add(SlaPolicy(position=position * 10, **values))
+    db.session.flush()
+
+
+def ordered() -> list[SlaPolicy]:
+    """Return every policy in match order."""
+    ensure_defaults()
+    return list(db.session.scalars(select(SlaPolicy).order_by(SlaPolicy.position, SlaPolicy.id)))
+
+
+def match(ticket: Ticket) -> SlaPolicy | None:
+    """Return the first policy that matches ``ticket``."""
+    vip = bool(ticket.customer and ticket.customer.vip)
+    return next((p for p in ordered() if p.matches(ticket.priority, ticket.channel, vip)), None)
+
+
+def _minutes(value, field: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 525_600:
+        raise PolicyError(f"{field} must be a whole number of minutes from 1 to 525600, or null", field)
+    return value
+
+
+def create_policy(name: str, match: dict, first_response_minutes=None, next_response_minutes=None,
+                  resolution_minutes=None, business_hours: bool = True, position: int | None = None,
+                  escalation: str = "none") -> SlaPolicy:
+    """Validate and add a policy; without ``position`` it goes just before the catch-all default."""
+    name = (name or "").strip() if isinstance(name, str) else ""
+    if not name or len(name) > 120:
+        raise PolicyError("name must be 1 to 120 characters", "name")
+    match = match or {}
+    if not isinstance(match, dict) or set(match) - {"priority", "channel", "vip"}:
+        raise PolicyError("match may only hold priority, channel and vip", "match")
+    if match.get("priority") is not None and match["priority"] not in PRIORITIES:
+        raise PolicyError(f"match.priority must be one of {', '.join(PRIORITIES)}", "match")
+    if match.get("channel") is not None and match["channel"] not in CHANNELS:
+        raise PolicyError(f"match.channel must be one of {', '.join(CHANNELS)}", "match")
+    if match.get("vip") is not None and not isinstance(match["vip"], bool):
+        raise PolicyError("match.vip must be true, false or null", "match")
+    if not isinstance(business_hours, bool):
+        raise PolicyError("business_hours must be true or false", "business_hours")
+    if escalation not in ESCALATIONS:
+        raise PolicyError(f"escalation must be one of {', '.join(ESCALATIONS)}", "escalation")
+    if position is not None and (isinstance(position, bool) or not isinstance(position, int)):
+        raise PolicyError("position must be a whole number", "position")
+    existing = ordered()
+    if position is None:
+        catch_all = [p for p in existing if p.match_priority is p.match_channel is p.match_vip is None]
+        position = (catch_all[0].position - 1) if catch_all else (existing[-1].position + 10 if existing else 0)
+    policy = SlaPolicy(
+        name=name, position=position, match_priority=match.get("priority"), match_channel=match.get("channel"),
+        match_vip=match.get("vip"), business_hours=business_hours, escalation=escalation,
+        first_response_minutes=_minutes(first_response_minutes, "first_response_minutes"),
+        next_response_minutes=_minutes(next_response_minutes, "next_response_minutes"),
+        resolution_minutes=_minutes(resolution_minutes, "resolution_minutes"),
+    )
+    db.session.add(policy)
+    db.session.flush()
+    return policy
