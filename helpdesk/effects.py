@@ -31,11 +31,23 @@ def on_commit(fn: Callable, *args, **kwargs) -> None:
     session.info.setdefault(_KEY, []).append((transaction, fn, args, kwargs))
 
 
+_READY = "helpdesk.on_commit.ready"
+
+
 @event.listens_for(Session, "after_commit")
-def _run(session: Session) -> None:
+def _committed(session: Session) -> None:
     if session.get_nested_transaction() is not None:
         return  # a savepoint was released: the effects wait for the real commit
-    pending = session.info.pop(_KEY, [])
+    session.info[_READY] = session.info.pop(_KEY, [])
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _run(session: Session, transaction: SessionTransaction) -> None:
+    # after_commit fires while the committed transaction still holds the session,
+    # where no SQL may run; effects read the database, so they wait until it ends.
+    if transaction.parent is not None or _READY not in session.info:
+        return
+    pending = session.info.pop(_READY)
     for _, fn, args, kwargs in pending:
         try:
             fn(*args, **kwargs)

@@ -222,6 +222,8 @@ ENDPOINTS = [
     ("POST", "/tickets/{ref}/messages"),
     ("GET", "/customers?email=someone@example.com"),
     ("GET", "/customers/{customer}"),
+    ("GET", "/sla-policies"),
+    ("POST", "/sla-policies"),
 ]
 
 

@@ -509,3 +509,14 @@ def test_tags_are_shared_rows(app, agent):
     assert [t.name for t in two.tags] == ["billing-issue"]
     assert count(Tag) == 1
     assert db.session.scalar(select(CustomerIdentity.value).where(CustomerIdentity.kind == "email").limit(1))
+
+
+def test_after_commit_effects_may_read_the_database(app):
+    """Effects run once the transaction has ended, so they can load what was committed."""
+    from helpdesk.effects import on_commit
+
+    ticket = receive(subject="Readable").ticket
+    seen = []
+    on_commit(lambda: seen.append(db.session.get(Ticket, ticket.id).subject))
+    db.session.commit()
+    assert seen == ["Readable"]

@@ -89,4 +89,4 @@ def _unexpected(exc: Exception):
     return error(500, "internal", "the server failed; the error was logged")
 
 
-from helpdesk.api import openapi, routes  # noqa: E402,F401
+from helpdesk.api import openapi, routes, sla  # noqa: E402,F401

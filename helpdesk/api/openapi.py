@@ -124,6 +124,24 @@ MESSAGE = {
     "attachments": array(ref("Attachment")),
 }
 
+MINUTES = nullable({"type": "number", "minimum": 0.01, "maximum": 525_600,
+                    "description": "Target in minutes; null: no target."})
+SLA_POLICY = {
+    "id": {"type": "integer"},
+    "name": string(minLength=1, maxLength=120),
+    "match": obj(
+        {"priority": nullable(enum(PRIORITIES)), "channel": nullable(enum(CHANNELS)),
+         "vip": nullable({"type": "boolean"})},
+        required=(), description="What the policy applies to; empty: every ticket (the default policy).",
+    ),
+    "first_response_minutes": MINUTES,
+    "next_response_minutes": MINUTES,
+    "resolution_minutes": MINUTES,
+    "business_hours": {"type": "boolean", "description": "True: counted in the business calendar."},
+    "position": {"type": "integer", "description": "Match order; lower first."},
+    "escalation": enum(("none", "raise_priority", "reassign_lead"), "What a breach does besides notifying."),
+}
+
 SCHEMAS = {
     "Error": obj({
         "error": obj({
@@ -183,6 +201,12 @@ SCHEMAS = {
         required=(),
         minProperties=1,
     ),
+    "SlaPolicy": obj(SLA_POLICY),
+    "SlaPolicyList": obj({"items": array(ref("SlaPolicy"), description="In match order: the first match wins.")}),
+    "SlaPolicyCreate": obj(
+        {key: value for key, value in SLA_POLICY.items() if key != "id"},
+        required=("name",),
+    ),
     "MessageCreate": obj(
         {
             "body": string(minLength=1, maxLength=100_000),
@@ -204,6 +228,7 @@ def json_content(schema: dict) -> dict:
 ERRORS = {
     "400": ("BadRequest", "The request is malformed: not JSON, an unknown field or parameter, or a bad value."),
     "401": ("Unauthorized", "No bearer token, or one that is unknown or revoked."),
+    "403": ("Forbidden", "The caller may not do this (an admin-only operation)."),
     "404": ("NotFound", "No such ticket or customer (or one the caller may not see)."),
     "409": ("Conflict", "The ticket cannot take this change, e.g. it was merged into another."),
 }
@@ -312,6 +337,14 @@ PATHS = {
         "get": operation("getCustomer", "Return a customer with their tickets from every channel, newest first.",
                          ("200", "The customer.", ref("CustomerWithTickets")), ["404"]),
     },
+}
+
+PATHS["/sla-policies"] = {
+    "get": operation("listSlaPolicies", "List the SLA policies in match order.",
+                     ("200", "The policies.", ref("SlaPolicyList"))),
+    "post": operation("createSlaPolicy", "Add an SLA policy (admins only); without a position it goes just "
+                      "before the default policy.", ("201", "The new policy.", ref("SlaPolicy")), ["400", "403"],
+                      body="SlaPolicyCreate"),
 }
 
 DOCUMENT = {

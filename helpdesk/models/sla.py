@@ -25,9 +25,10 @@ class SlaPolicy(db.Model):
     match_priority: Mapped[str | None] = mapped_column(String(12))
     match_channel: Mapped[str | None] = mapped_column(String(12))
     match_vip: Mapped[bool | None] = mapped_column()
-    first_response_minutes: Mapped[int | None] = mapped_column()
-    next_response_minutes: Mapped[int | None] = mapped_column()
-    resolution_minutes: Mapped[int | None] = mapped_column()
+    #: Minutes; fractions allowed (a chat's first reply can be due in 30 seconds).
+    first_response_minutes: Mapped[float | None] = mapped_column()
+    next_response_minutes: Mapped[float | None] = mapped_column()
+    resolution_minutes: Mapped[float | None] = mapped_column()
     #: True: minutes count in the business calendar; False: around the clock.
     business_hours: Mapped[bool] = mapped_column(default=True)
     #: What a breach does besides notifying: none, raise_priority, reassign_lead.
@@ -35,7 +36,7 @@ class SlaPolicy(db.Model):
     #: Warn (amber) once this share of a target has been used.
     warn_percent: Mapped[int] = mapped_column(default=75)
 
-    def minutes_for(self, target: str) -> int | None:
+    def minutes_for(self, target: str) -> float | None:
         """Return the policy's target in minutes for ``target`` (None: no target)."""
         return getattr(self, f"{target}_minutes")
 
@@ -62,7 +63,7 @@ class SlaClock(db.Model):
     target: Mapped[str] = mapped_column(String(20))
     policy_id: Mapped[int | None] = mapped_column(ForeignKey("sla_policy.id", ondelete="SET NULL"))
     business: Mapped[bool] = mapped_column(default=True)
-    target_minutes: Mapped[int]
+    target_minutes: Mapped[float]
     #: Minutes (business or wall) used in earlier running segments, before the current one.
     elapsed_minutes: Mapped[float] = mapped_column(default=0.0)
     #: When the current running segment began; None while paused or stopped.

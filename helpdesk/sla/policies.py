@@ -97,15 +97,15 @@ def match(ticket: Ticket) -> SlaPolicy | None:
     return next((p for p in ordered() if p.matches(ticket.priority, ticket.channel, vip)), None)
 
 
-def _minutes(value, field: str) -> int | None:
+def _minutes(value, field: str) -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 525_600:
-        raise PolicyError(f"{field} must be a whole number of minutes from 1 to 525600, or null", field)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.01 <= value <= 525_600:
+        raise PolicyError(f"{field} must be a number of minutes from 0.01 to 525600, or null", field)
     return value
 
 
-def create_policy(name: str, match: dict, first_response_minutes=None, next_response_minutes=None,
+def create_policy(name: str, match: dict | None = None, first_response_minutes=None, next_response_minutes=None,
                   resolution_minutes=None, business_hours: bool = True, position: int | None = None,
                   escalation: str = "none") -> SlaPolicy:
     """Validate and add a policy; without ``position`` it goes just before the catch-all default."""
