@@ -85,9 +85,10 @@ def _existing(inbound: Inbound) -> Message | None:
     return None
 
 
-def open_ticket(customer: Customer, channel: str, subject: str, priority: str = "normal", actor=None) -> Ticket:
-    """Create a ticket for ``customer``, route it to a team and log it."""
-    now = utcnow()
+def open_ticket(customer: Customer, channel: str, subject: str, priority: str = "normal", actor=None,
+                at: datetime | None = None) -> Ticket:
+    """Create a ticket for ``customer`` (received ``at``, default now), route it to a team and log it."""
+    now = at or utcnow()
     ticket = Ticket(
         subject=(subject or "").strip()[:300] or "(no subject)",
         channel=channel,
@@ -163,13 +164,14 @@ def receive(inbound: Inbound, actor=None) -> Received:
     created = False
     if ticket is not None and ticket.status == "closed" and not inbound.machine:
         previous = ticket
-        ticket = open_ticket(customer, inbound.channel, inbound.subject or previous.subject, inbound.priority)
+        ticket = open_ticket(customer, inbound.channel, inbound.subject or previous.subject, inbound.priority,
+                             at=now)
         ticket.follow_up_of = previous
         record(previous, "followed_up", customer, by=ticket.reference)
         meta["threading"] = f"follow-up of closed {previous.reference} ({reason})"
         created = True
     elif ticket is None:
-        ticket = open_ticket(customer, inbound.channel, inbound.subject, inbound.priority, actor)
+        ticket = open_ticket(customer, inbound.channel, inbound.subject, inbound.priority, actor, at=now)
         meta["threading"] = "new ticket"
         created = True
     else:

@@ -88,7 +88,6 @@ def to_inbound(parsed: ParsedEmail, sha256: str) -> tickets.Inbound:
         references=parsed.references,
         participants=[a for a in [*parsed.to, *parsed.cc] if a.lower() not in own_addresses()],
         attachments=parsed.attachments,
-        received_at=parsed.date if parsed.date and parsed.date <= utcnow() else None,
         machine=classification.machine,
         meta=meta,
     )

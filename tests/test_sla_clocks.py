@@ -1,0 +1,152 @@
+"""SLA clocks through the ticket service, with explicit instants: start, meet, pause, resume, breach."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from helpdesk import tickets
+from helpdesk.extensions import db
+from helpdesk.models import SlaClock, Team, TicketEvent
+from helpdesk.sla import clocks
+
+MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # desk: UTC, Mon-Fri 09:00-17:00
+
+
+def receive(at=MONDAY_10, **kw):
+    contact = kw.pop("contact", tickets.Contact(email="bob@example.com", name="Bob"))
+    received = tickets.receive(tickets.Inbound(channel=kw.pop("channel", "email"), contact=contact,
+                                               subject="Help", body_text="Broken", received_at=at, **kw))
+    received.ticket.created_at = at
+    db.session.flush()
+    return received.ticket
+
+
+def clock(ticket, target) -> SlaClock:
+    return db.session.scalar(select(SlaClock).where(SlaClock.ticket_id == ticket.id, SlaClock.target == target))
+
+
+def sla_events(ticket) -> list[tuple[str, str]]:
+    rows = db.session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id,
+                                                        TicketEvent.kind.like("sla.%")).order_by(TicketEvent.id))
+    return [(e.kind, e.data.get("target")) for e in rows]
+
+
+def test_default_policy_promises_two_business_days(app):
+    ticket = receive()
+    assert ticket.first_response_due_at == datetime(2026, 11, 25, 10, tzinfo=UTC)
+    assert ticket.resolution_due_at is not None
+    assert ticket.sla_next_due_at == ticket.first_response_due_at
+    assert sla_events(ticket) == [("sla.start", "first_response"), ("sla.start", "resolution")]
+
+
+def test_first_reply_meets_first_response_and_next_response_follows_the_customer(app, agent):
+    ticket = receive()
+    clocks.on_agent_reply(ticket, MONDAY_10 + timedelta(hours=1))
+    first = clock(ticket, "first_response")
+    assert first.fulfilled_at == MONDAY_10 + timedelta(hours=1) and first.elapsed_minutes == 60
+    tuesday = MONDAY_10 + timedelta(days=1)
+    clocks.on_customer_message(ticket, tuesday)
+    clocks.on_customer_message(ticket, tuesday + timedelta(hours=2))  # still the oldest unanswered one
+    next_response = clock(ticket, "next_response")
+    assert next_response.started_at == tuesday
+    assert next_response.due_at == tuesday + timedelta(days=1)  # one business day
+    clocks.on_agent_reply(ticket, tuesday + timedelta(hours=3))
+    assert clock(ticket, "next_response").fulfilled_at is not None
+    assert ("sla.fulfil", "next_response") in sla_events(ticket)
+
+
+def test_pending_pauses_and_reopening_resumes(app):
+    ticket = receive()
+    resolution = clock(ticket, "resolution")
+    due_before = resolution.due_at
+    clocks.on_status_change(ticket, "open", "pending", MONDAY_10 + timedelta(hours=2))
+    assert resolution.due_at is None and resolution.elapsed_minutes == 120
+    assert ticket.resolution_due_at is None
+    # Paused over a whole business day: the due time moves by exactly that day.
+    clocks.on_status_change(ticket, "pending", "open", MONDAY_10 + timedelta(days=1, hours=2))
+    assert resolution.due_at == due_before + timedelta(days=1)
+    kinds = [k for k, t in sla_events(ticket) if t == "resolution"]
+    assert kinds == ["sla.start", "sla.pause", "sla.resume"]
+
+
+def test_solving_stops_and_reopening_resumes_resolution(app):
+    ticket = receive()
+    clocks.on_status_change(ticket, "open", "solved", MONDAY_10 + timedelta(hours=1))
+    assert clock(ticket, "resolution").fulfilled_at is not None
+    assert ticket.sla_next_due_at is None
+    clocks.on_status_change(ticket, "solved", "open", MONDAY_10 + timedelta(hours=3))
+    resolution = clock(ticket, "resolution")
+    assert resolution.running and resolution.elapsed_minutes == 60
+
+
+def test_vip_and_urgent_get_tighter_targets(app):
+    vip = receive(contact=tickets.Contact(email="gold@example.com"))
+    vip.customer.vip = True
+    clocks.on_reclassify(vip, MONDAY_10)
+    assert vip.first_response_due_at == MONDAY_10 + timedelta(hours=4)
+    urgent = receive(contact=tickets.Contact(email="fire@example.com"), priority="urgent")
+    assert urgent.first_response_due_at == MONDAY_10 + timedelta(hours=1)  # around the clock
+    chat = receive(contact=tickets.Contact(visitor="v1"), channel="chat")
+    assert chat.first_response_due_at == MONDAY_10 + timedelta(minutes=2)
+
+
+def test_raising_priority_moves_the_due_time(app, agent):
+    ticket = receive()
+    ticket.priority = "urgent"
+    clocks.on_reclassify(ticket, MONDAY_10 + timedelta(minutes=10))
+    assert clock(ticket, "first_response").target_minutes == 60
+    # Ten minutes used of the new hour: fifty are left.
+    assert ticket.first_response_due_at == MONDAY_10 + timedelta(minutes=60)
+    assert ("sla.retarget", "first_response") in sla_events(ticket)
+
+
+def test_breach_is_never_early_and_happens_once(app, make_agent):
+    lead = make_agent(email="lead@helpdesk.test")
+    ticket = receive(priority="urgent")
+    ticket.team = Team(name="Ops", lead=lead)
+    db.session.flush()
+    due = ticket.first_response_due_at
+    assert clocks.check(ticket.id, "first_response", due - timedelta(seconds=1)) in ("not yet", "warned")
+    assert ticket.sla_breaches == []
+    assert clocks.check(ticket.id, "first_response", due) == "breached"
+    assert clocks.check(ticket.id, "first_response", due + timedelta(minutes=5)) == "nothing to do"
+    db.session.refresh(ticket)
+    assert ticket.sla_breaches == ["first_response"] and ticket.sla_breached_at == due
+    assert ticket.assignee == lead  # the Urgent policy escalates to the team lead
+    assert sla_events(ticket).count(("sla.breach", "first_response")) == 1
+
+
+def test_warning_comes_before_the_breach(app):
+    ticket = receive(priority="urgent")
+    first = clock(ticket, "first_response")
+    assert first.warn_at == MONDAY_10 + timedelta(minutes=45)  # 75 % of an hour
+    assert clocks.check(ticket.id, "first_response", first.warn_at) == "warned"
+    assert clocks.check(ticket.id, "first_response", first.warn_at + timedelta(minutes=1)) == "not yet"
+    assert ("sla.warn", "first_response") in sla_events(ticket)
+
+
+def test_a_met_target_never_breaches(app):
+    ticket = receive(priority="urgent")
+    clocks.on_agent_reply(ticket, MONDAY_10 + timedelta(minutes=5))
+    assert clocks.check(ticket.id, "first_response", MONDAY_10 + timedelta(days=3)) == "nothing to do"
+
+
+def test_due_clocks_finds_what_timers_missed(app):
+    early = receive(priority="urgent")
+    receive(contact=tickets.Contact(email="later@example.com"))
+    found = clocks.due_clocks(MONDAY_10 + timedelta(hours=2))
+    assert (early.id, "first_response") in found
+    assert all(ticket_id == early.id for ticket_id, _ in found)
+
+
+@pytest.mark.parametrize("channel", ["email", "web"])
+def test_new_human_requests_owe_an_acknowledgement(app, channel):
+    assert receive(channel=channel).ack_status == "pending"
+
+
+def test_machine_mail_and_other_channels_owe_none(app):
+    assert receive(machine=True).ack_status == "skipped"
+    assert receive(channel="phone", contact=tickets.Contact(phone="+14155550100")).ack_status is None
