@@ -91,6 +91,7 @@ def seed_demo(only_if_empty: bool = False) -> str:
         ))
         ticket = received.ticket
         ticket.created_at = ticket.updated_at = now - timedelta(hours=hours)
+        ticket.ack_status = None  # demo customers are not real: send them nothing
         agent = agents[n % len(agents)]
         if status != "new":
             tickets.assign(ticket, agent, agent)
