@@ -31,10 +31,9 @@ from workers.queues import redis_connection
 log = logging.getLogger(__name__)
 
 BATCH = 100
-#: How long one idle_check waits; also how often the lock is renewed.
+#: How long one IDLE lasts at most before we look again and renew the lock; far inside the
+#: 29 minutes after which servers may drop an IDLE connection (RFC 2177).
 IDLE_CHECK_SECONDS = 10
-#: Re-issue IDLE well inside the 29 minutes after which servers may drop it (RFC 2177).
-IDLE_REISSUE_SECONDS = 9 * 60
 LOCK_TTL_SECONDS = 60
 MAX_BACKOFF_SECONDS = 60
 NETWORK_ERRORS = (IMAPClientError, OSError, socket.timeout, ssl.SSLError, EOFError)
@@ -183,23 +182,24 @@ def _logout(client: IMAPClient) -> None:
         pass
 
 
-def _idle_until_news(client: IMAPClient, lock: MailboxLock, should_stop: Callable[[], bool]) -> None:
-    """Wait in IDLE until the server reports mail, an admin asks for a resync, or it is time to re-issue."""
+def _idle_until_news(client: IMAPClient, lock: MailboxLock) -> None:
+    """Wait in IDLE until the server reports a change or IDLE_CHECK_SECONDS pass, then leave IDLE.
+
+    The caller syncs after every wake-up; when nothing is new that costs one
+    SEARCH, and it closes every race between our last SEARCH and IDLE: at
+    worst, mail that slipped through waits IDLE_CHECK_SECONDS.
+    """
+    pending = client._imap.untagged_responses  # what imaplib kept from earlier commands' replies
+    pending.clear()
     client.idle()
-    started = time.monotonic()
     try:
-        while not should_stop():
-            responses = client.idle_check(timeout=IDLE_CHECK_SECONDS)
-            lock.renew()
-            if any(len(r) > 1 and r[1] in (b"EXISTS", b"RECENT") for r in responses):
-                return
-            if time.monotonic() - started > IDLE_REISSUE_SECONDS:
-                return
-            db.session.expire_all()
-            if mailbox_row().resync_requested:
-                return
+        # Mail that arrived after our last SEARCH is announced before the server's "+ idling"
+        # and lands in imaplib's store, where idle_check() never looks.
+        if not (pending.get("EXISTS") or pending.get("RECENT")):
+            client.idle_check(timeout=IDLE_CHECK_SECONDS)
     finally:
         client.idle_done()
+    lock.renew()
 
 
 def watch(should_stop: Callable[[], bool] = lambda: False) -> None:
@@ -230,7 +230,7 @@ def watch(should_stop: Callable[[], bool] = lambda: False) -> None:
                 if counts:
                     log.info("imported from %s: %s", label, counts)
                 backoff = 1.0
-                _idle_until_news(client, lock, should_stop)
+                _idle_until_news(client, lock)
         except LockLost:
             log.warning("lost the lock on %s; another watcher has it", label)
         except (*NETWORK_ERRORS, RedisError) as exc:
