@@ -18,20 +18,18 @@ from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import or_, select, update
 
-from helpdesk.channels.email import outbound, smtp
+from helpdesk.channels.email import loops, outbound, smtp
 from helpdesk.channels.email.ids import make_message_id
 from helpdesk.extensions import db
 from helpdesk.models import AckTemplate, Message, Ticket
 from helpdesk.models.base import utcnow
 from helpdesk.portal.links import ticket_url
 from helpdesk.tickets.events import record
-from workers.queues import enqueue, redis_connection
+from workers.queues import enqueue
 
 log = logging.getLogger(__name__)
 
 CLAIM_SECONDS = 120
-#: Automatic mails one address may receive per hour, whatever sends them.
-AUTO_MAIL_PER_HOUR = 10
 CLIENT_ID = "acknowledgement"  #: unique per ticket (Message.ticket_id + client_id)
 
 DEFAULTS = {
@@ -82,16 +80,6 @@ def format_due(ticket: Ticket) -> str:
                            locale=ticket.customer.language or "en")
 
 
-def _take_budget(address: str) -> bool:
-    """Count one automatic mail to ``address``; say whether it is within the hourly budget."""
-    key = f"helpdesk:auto-mail:{address}:{utcnow():%Y%m%d%H}"
-    pipe = redis_connection().pipeline()
-    pipe.incr(key)
-    pipe.expire(key, 3600)
-    count, _ = pipe.execute()
-    return count <= AUTO_MAIL_PER_HOUR
-
-
 def _claim(ticket_id: int) -> bool:
     now = utcnow()
     claimed = db.session.execute(
@@ -133,12 +121,12 @@ def send(ticket_id: int) -> str:
         address = outbound.recipient(ticket)
     except outbound.Undeliverable as exc:
         return _skip(ticket, str(exc))
-    if address in {current_app.config["SUPPORT_ADDRESS"].lower()}:
+    if address in loops.own_addresses():
         return _skip(ticket, "our own address")
     if ticket.first_response_due_at is None:
         return _skip(ticket, "no first-response target in this ticket's SLA policy")
-    if not _take_budget(address):
-        return _skip(ticket, f"more than {AUTO_MAIL_PER_HOUR} automatic mails to {address} this hour")
+    if not loops.take_auto_mail_budget(address):
+        return _skip(ticket, f"more than {loops.AUTO_MAIL_PER_HOUR} automatic mails to {address} this hour")
     subject, body = template_for(ticket.customer.language)
     values = {
         "reference": ticket.reference, "subject": outbound.one_line(ticket.subject),

@@ -13,12 +13,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from helpdesk import storage, tickets
 from helpdesk.channels.email.classify import classify
+from helpdesk.channels.email.loops import own_addresses
 from helpdesk.channels.email.parse import ParsedEmail, parse_message
 from helpdesk.extensions import db
 from helpdesk.models import CustomerIdentity, InboundEmail, Mailbox, Message
@@ -34,11 +34,6 @@ class Fetched:
     uid: int | None
     raw: bytes
     internal_date: datetime | None = None
-
-
-def own_addresses() -> set[str]:
-    """Return the addresses mail from which must never be answered automatically."""
-    return {current_app.config["SUPPORT_ADDRESS"].lower()}
 
 
 def _contact(parsed: ParsedEmail, sha256: str) -> tickets.Contact:
