@@ -54,6 +54,33 @@ def create_token(email: str, name: str) -> None:
     click.echo(secret)
 
 
+@tokens_cli.command("list")
+@click.option("--email", required=True)
+def list_tokens(email: str) -> None:
+    """List an agent's tokens (prefix, label, created, last used, revoked)."""
+    agent = db.session.scalar(select(Agent).where(Agent.email == email.strip().lower()))
+    if agent is None:
+        _fail(f"error: no agent {email}")
+    for token in db.session.scalars(select(ApiToken).where(ApiToken.agent_id == agent.id).order_by(ApiToken.id)):
+        state = f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active"
+        used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
+        click.echo(f"{token.prefix}…  {token.name or '-':12}  created {token.created_at:%Y-%m-%d}  used {used}  {state}")
+
+
+@tokens_cli.command("revoke")
+@click.option("--prefix", required=True, help="The token's first characters, as `tokens list` shows them.")
+def revoke_token(prefix: str) -> None:
+    """Revoke a token: it stops working at once."""
+    from helpdesk.models.base import utcnow
+
+    tokens = db.session.scalars(select(ApiToken).where(ApiToken.prefix == prefix, ApiToken.revoked_at.is_(None))).all()
+    if len(tokens) != 1:
+        _fail(f"error: {len(tokens)} active tokens start with {prefix!r}")
+    tokens[0].revoked_at = utcnow()
+    db.session.commit()
+    click.echo(f"revoked {prefix}…")
+
+
 @demo_cli.command("seed")
 @click.option("--if-empty", is_flag=True, help="Do nothing when tickets exist.")
 def seed(if_empty: bool) -> None:
