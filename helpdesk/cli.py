@@ -64,7 +64,8 @@ def list_tokens(email: str) -> None:
     for token in db.session.scalars(select(ApiToken).where(ApiToken.agent_id == agent.id).order_by(ApiToken.id)):
         state = f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active"
         used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
-        click.echo(f"{token.prefix}…  {token.name or '-':12}  created {token.created_at:%Y-%m-%d}  used {used}  {state}")
+        created = f"{token.created_at:%Y-%m-%d}"
+        click.echo(f"{token.prefix}…  {token.name or '-':12}  created {created}  used {used}  {state}")
 
 
 @tokens_cli.command("revoke")
