@@ -46,6 +46,19 @@ def _int(env, name: str, default: int, minimum: int = 0, maximum: int = 1 << 30)
     return number
 
 
+def _origins(env, name: str, default: str) -> list[str]:
+    value = env.get(name) or default
+    origins = []
+    for item in value.split(","):
+        origin = item.strip().rstrip("/")
+        if not origin:
+            continue
+        if not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise ConfigError(f"{name}: {origin!r} is not an origin like https://www.example.com")
+        origins.append(origin)
+    return origins
+
+
 def _secret_key(env) -> str:
     if env.get("SECRET_KEY"):
         return env["SECRET_KEY"]
@@ -150,6 +163,10 @@ class Config:
         self.REMEMBER_COOKIE_SAMESITE = "Lax"
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.SOCKETIO_ASYNC_MODE = env.get("HELPDESK_ASYNC_MODE") or None
+        #: Seconds a chat waits for an agent to accept before it turns offline (leave a message).
+        self.CHAT_ACCEPT_SECONDS = _int(env, "HELPDESK_CHAT_ACCEPT_SECONDS", 60, 1, 3600)
+        #: Web sites (origins) that may embed the chat widget; the desk's own origin always may.
+        self.CHAT_ORIGINS = _origins(env, "HELPDESK_CHAT_ORIGINS", self.BASE_URL)
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL
         #: Jobs run in the web process instead of RQ when true (one-off scripts).
         self.RQ_SYNC = False

@@ -40,12 +40,29 @@ def conversation_room(conversation_id: int) -> str:
     return f"conversation:{conversation_id}"
 
 
-def emit(event: str, data: dict, *, to: str, namespace: str = AGENT_NS) -> None:
+def emit(event: str, data: dict, *, to: str, namespace: str = AGENT_NS, skip_sid: str | None = None) -> None:
     """Send ``event`` to a room; never raise into the caller."""
     try:
-        socketio.emit(event, data, to=to, namespace=namespace)
+        socketio.emit(event, data, to=to, namespace=namespace, skip_sid=skip_sid)
     except Exception:  # a live update is a courtesy; the database is the truth
         log.exception("could not emit %s to %s", event, to)
+
+
+#: Events the server sends in a chat (CONTRACT §6 and docs/chat-protocol.md).
+VISITOR_EVENTS = ("message", "typing", "state", "agent")
+AGENT_CHAT_EVENTS = ("chat_request", "chat_state", "message", "typing")
+
+
+def to_visitor(conversation_id: int, event: str, data: dict, skip_sid: str | None = None) -> None:
+    """Send a chat event to every socket of the conversation's visitor, on any process."""
+    assert event in VISITOR_EVENTS, event
+    emit(event, data, to=conversation_room(conversation_id), namespace=CHAT_NS, skip_sid=skip_sid)
+
+
+def to_agent(agent_id: int, event: str, data: dict, skip_sid: str | None = None) -> None:
+    """Send a chat event to every console of one agent, on any process."""
+    assert event in AGENT_CHAT_EVENTS, event
+    emit(event, data, to=agent_room(agent_id), namespace=AGENT_NS, skip_sid=skip_sid)
 
 
 def ticket_changed(ticket_id: int, change: str) -> None:

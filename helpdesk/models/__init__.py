@@ -2,6 +2,7 @@
 
 from helpdesk.models.agent import Agent, ApiToken, Team, team_member
 from helpdesk.models.canned import CannedResponse
+from helpdesk.models.chat import Conversation
 from helpdesk.models.customer import Customer, CustomerIdentity
 from helpdesk.models.event import TicketEvent
 from helpdesk.models.mail import InboundEmail, Mailbox
@@ -19,6 +20,7 @@ __all__ = [
     "ApiToken",
     "Attachment",
     "CannedResponse",
+    "Conversation",
     "Customer",
     "InboundEmail",
     "Mailbox",

@@ -39,9 +39,18 @@ def _writable(ticket: Ticket) -> None:
 
 
 def reply(ticket: Ticket, agent: Agent, body: str, files: list[IncomingFile] | None = None,
-          status: str | None = None) -> Message:
-    """Send a public reply to the customer over the ticket's channel."""
+          status: str | None = None, client_id: str | None = None) -> Message:
+    """Send a public reply to the customer over the ticket's channel.
+
+    With ``client_id`` (a chat client's id for the message) the same reply sent
+    twice is stored and delivered once: the second call returns the first.
+    """
     _writable(ticket)
+    if client_id:
+        existing = db.session.scalar(
+            select(Message).where(Message.ticket_id == ticket.id, Message.client_id == client_id))
+        if existing is not None:
+            return existing
     body = (body or "").strip()
     if not body:
         raise TicketError("Write a reply before sending.", "body")
@@ -54,6 +63,7 @@ def reply(ticket: Ticket, agent: Agent, body: str, files: list[IncomingFile] | N
         body_text=body,
         body_html=text_to_html(body),
         created_at=now,
+        client_id=client_id,
         delivery_status="pending" if channels.get(ticket.channel).deliver else None,
     )
     db.session.add(message)

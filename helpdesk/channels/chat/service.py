@@ -1,0 +1,131 @@
+"""The chat service: start a conversation, store what each side writes, answer history.
+
+Every function changes the session; the caller commits, and the live events
+queued with ``on_commit`` go out only once the messages are safely stored.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select
+
+from helpdesk import realtime, tickets
+from helpdesk.channels.chat import lifecycle, payloads
+from helpdesk.channels.chat.protocol import ChatError
+from helpdesk.effects import on_commit
+from helpdesk.extensions import db
+from helpdesk.models import Agent, Conversation, Message
+from helpdesk.models.base import utcnow
+from helpdesk.models.chat import OPEN_STATES
+from helpdesk.tickets import Contact, InvalidIdentity
+from helpdesk.tickets.identities import normalize_email
+
+#: The first message of a chat carries this client id, so a resent ``start`` cannot store it twice.
+START_CLIENT_ID = "start"
+
+
+def new_token() -> str:
+    """Return a fresh visitor token (only its hash is ever stored)."""
+    return "v_" + secrets.token_urlsafe(32)
+
+
+def latest(visitor_hash: str | None) -> Conversation | None:
+    """Return the visitor's newest conversation, whatever its state."""
+    if not visitor_hash:
+        return None
+    return db.session.scalar(
+        select(Conversation).where(Conversation.visitor_hash == visitor_hash).order_by(Conversation.id.desc()).limit(1)
+    )
+
+
+def for_ticket(ticket_id: int) -> Conversation | None:
+    """Return the newest conversation carried on a ticket."""
+    return db.session.scalar(
+        select(Conversation).where(Conversation.ticket_id == ticket_id).order_by(Conversation.id.desc()).limit(1)
+    )
+
+
+def start(visitor_hash: str, name: str, email: str, body: str) -> Conversation:
+    """Open a chat: the customer (found by visitor id or email), a chat ticket, its first message, an offer.
+
+    A visitor whose conversation is still open gets that one back, so a
+    resent ``start`` opens nothing new.
+    """
+    current = latest(visitor_hash)
+    if current is not None and current.state in OPEN_STATES:
+        return current
+    try:
+        email = normalize_email(email) if email else None
+    except InvalidIdentity:
+        raise ChatError("invalid_request", "email is not an email address") from None
+    received = tickets.receive(tickets.Inbound(
+        channel="chat",
+        contact=Contact(visitor=visitor_hash, email=email, name=name or None),
+        subject=" ".join(body.split())[:120],
+        body_text=body,
+        client_id=START_CLIENT_ID,
+        thread=False,
+    ))
+    now = utcnow()
+    conversation = Conversation(
+        ticket=received.ticket, customer=received.ticket.customer, visitor_hash=visitor_hash,
+        team=received.ticket.team, state="waiting", created_at=now, last_activity_at=now,
+    )
+    db.session.add(conversation)
+    db.session.flush()
+    lifecycle.offer(conversation, first=received.message)
+    return conversation
+
+
+def customer_message(conversation: Conversation, client_id: str, body: str, sid: str | None = None) -> Message:
+    """Store what the visitor wrote (once per client_id) and pass it to the agent after the commit."""
+    if conversation.state == "ended":
+        raise ChatError("conversation_ended", "this chat has ended; send start to open a new one")
+    received = tickets.receive(tickets.Inbound(
+        channel="chat", contact=Contact(visitor=conversation.visitor_hash), body_text=body,
+        ticket_id=conversation.ticket_id, client_id=client_id,
+    ))
+    if received.duplicate:
+        return received.message
+    if received.ticket.id != conversation.ticket_id:
+        conversation.ticket = received.ticket  # the ticket was closed: the chat continues on its follow-up
+    conversation.last_activity_at = utcnow()
+    db.session.flush()
+    on_commit(_announce, received.message.id, conversation.id, sid)
+    return received.message
+
+
+def _announce(message_id: int, conversation_id: int, sid: str | None) -> None:
+    message = db.session.get(Message, message_id)
+    conversation = db.session.get(Conversation, conversation_id)
+    realtime.to_visitor(conversation.id, "message", payloads.message(message), skip_sid=sid)
+    agent_id = conversation.agent_id or conversation.offered_agent_id
+    if agent_id:
+        realtime.to_agent(agent_id, "message", payloads.message(message, conversation.id))
+
+
+def agent_message(conversation: Conversation, agent: Agent, client_id: str, body: str) -> Message:
+    """Store an agent's chat message as a reply on the ticket; delivery follows the commit."""
+    lifecycle.require_agent(conversation, agent)
+    if conversation.state != "active":
+        raise ChatError("conflict", f"the chat is {conversation.state}; accept it first")
+    try:
+        message = tickets.reply(conversation.ticket, agent, body, client_id=client_id)
+    except tickets.TicketError as exc:
+        raise ChatError("invalid_request", str(exc)) from None
+    conversation.last_activity_at = utcnow()
+    return message
+
+
+def typing_from_visitor(conversation: Conversation, typing: bool) -> None:
+    """Tell the agent in the chat that the visitor is (or stopped) typing."""
+    agent_id = conversation.agent_id if conversation.state == "active" else None
+    if agent_id:
+        realtime.to_agent(agent_id, "typing", {"conversation_id": conversation.id, "typing": typing})
+
+
+def typing_from_agent(conversation: Conversation, agent: Agent, typing: bool) -> None:
+    """Tell the visitor that the agent is (or stopped) typing."""
+    lifecycle.require_agent(conversation, agent)
+    realtime.to_visitor(conversation.id, "typing", {"typing": typing, "author_name": agent.name})

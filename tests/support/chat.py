@@ -1,0 +1,100 @@
+"""Socket.IO clients for chat tests: a visitor on /chat and an agent on /agent, recording what they receive."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import socketio
+
+from tests.support.servers import ROOT
+
+
+class Peer:
+    """A python-socketio client on one namespace that keeps every event it receives."""
+
+    namespace = "/"
+
+    def __init__(self, url: str, auth: dict, origin: str | None = None, reconnect: bool = False):
+        self.url, self.auth = url, auth
+        self.received: list[tuple[str, object]] = []
+        self._cond = threading.Condition()
+        # websocket-client adds an Origin of its own unless told not to; a browser sends exactly one.
+        self.client = socketio.Client(reconnection=reconnect, reconnection_delay=0.2, reconnection_delay_max=1,
+                                      websocket_extra_options={"suppress_origin": bool(origin)})
+        self.client.on("*", self._record, namespace=self.namespace)
+        headers = {"Origin": origin} if origin else {}
+        self.client.connect(url, namespaces=[self.namespace], auth=auth, transports=["websocket"], headers=headers,
+                            wait_timeout=10)
+
+    def _record(self, event, data=None):
+        with self._cond:
+            self.received.append((event, data))
+            self._cond.notify_all()
+
+    def call(self, event: str, data=None, timeout: float = 10):
+        """Send ``event`` and return its acknowledgement."""
+        return self.client.call(event, data, namespace=self.namespace, timeout=timeout)
+
+    def wait_for(self, event: str, match=lambda data: True, timeout: float = 10):
+        """Block until an ``event`` whose data satisfies ``match`` arrived; return that data."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for name, data in self.received:
+                    if name == event and match(data):
+                        return data
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no {event} within {timeout}s; got {[n for n, _ in self.received]}")
+                self._cond.wait(left)
+
+    def events(self, event: str) -> list:
+        """Return the data of every ``event`` received so far."""
+        with self._cond:
+            return [d for n, d in self.received if n == event]
+
+    def close(self) -> None:
+        self.client.disconnect()
+
+
+class VisitorClient(Peer):
+    """A customer's widget: ``/chat`` with an optional visitor token."""
+
+    namespace = "/chat"
+
+    def __init__(self, url: str, token: str | None = None, **kw):
+        super().__init__(url, {"visitor_token": token}, **kw)
+
+
+class AgentClient(Peer):
+    """An agent's console or bot: ``/agent`` with an API token."""
+
+    namespace = "/agent"
+
+    def __init__(self, url: str, token: str, **kw):
+        super().__init__(url, {"token": token}, **kw)
+
+
+class Worker:
+    """``python -m workers`` (RQ worker + scheduler) in its own process."""
+
+    def __init__(self, env: dict[str, str]):
+        self.env = env
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Worker:
+        self.process = subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env={**os.environ, **self.env})
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
