@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, request
+from flask import Flask
 
 from config import ROOT, Config
 
@@ -23,32 +23,34 @@ def create_app(config: Config | None = None) -> Flask:
     for name in ("helpdesk", "workers"):
         logging.getLogger(name).setLevel(logging.INFO)
 
-    from helpdesk import effects  # noqa: F401  (registers the after-commit hooks)
+    from helpdesk import effects, i18n  # noqa: F401  (effects registers the after-commit hooks)
     from helpdesk.extensions import babel, csrf, db, limiter, login_manager, migrate, socketio
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=_locale)
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(ROOT / "translations"))
+    babel.init_app(app, locale_selector=i18n.select_locale)
     limiter.init_app(app)
     socketio.init_app(
         app,
         message_queue=app.config["REDIS_URL"],
         async_mode=app.config.get("SOCKETIO_ASYNC_MODE"),
-        # The widget's sites may open /chat; /agent checks for the desk's own origin in its connect handler.
-        cors_allowed_origins=sorted({app.config["BASE_URL"], *app.config["CHAT_ORIGINS"]}),
+        cors_allowed_origins=[app.config["BASE_URL"]],
         manage_session=False,
     )
 
-    from helpdesk import api, auth, cli, console, health, live
-    from helpdesk.channels.chat import routes as chat_routes
+    from helpdesk import api, auth, cli, console, health, live, portal
+    from helpdesk.channels import web
 
     auth.init_app(app)
     app.register_blueprint(health.bp)
-    app.register_blueprint(chat_routes.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(web.bp)
+    app.register_blueprint(portal.bp)
+    i18n.init_app(app)
     cli.init_app(app)
     live.init_app(app)
 
@@ -65,7 +67,3 @@ def create_app(config: Config | None = None) -> Flask:
         return response
 
     return app
-
-
-def _locale() -> str:
-    return request.accept_languages.best_match(["en", "fr"]) or "en"

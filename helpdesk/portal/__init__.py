@@ -1,1 +1,7 @@
-"""The customer portal."""
+"""The customer portal: signed-in customers follow, answer and close their requests."""
+
+from flask import Blueprint
+
+bp = Blueprint("portal", __name__, url_prefix="/portal")
+
+from helpdesk.portal import routes  # noqa: E402,F401  (registers the views)
