@@ -37,15 +37,18 @@ def create_app(config: Config | None = None) -> Flask:
         app,
         message_queue=app.config["REDIS_URL"],
         async_mode=app.config.get("SOCKETIO_ASYNC_MODE"),
-        cors_allowed_origins=[app.config["BASE_URL"]],
+        # The widget's sites may open /chat; /agent checks for the desk's own origin in its connect handler.
+        cors_allowed_origins=sorted({app.config["BASE_URL"], *app.config["CHAT_ORIGINS"]}),
         manage_session=False,
     )
 
     from helpdesk import api, auth, cli, console, health, live, portal
     from helpdesk.channels import web
+    from helpdesk.channels.chat import routes as chat_routes
 
     auth.init_app(app)
     app.register_blueprint(health.bp)
+    app.register_blueprint(chat_routes.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(web.bp)
