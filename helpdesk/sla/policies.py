@@ -105,10 +105,10 @@ def _minutes(value, field: str) -> float | None:
     return value
 
 
-def create_policy(name: str, match: dict | None = None, first_response_minutes=None, next_response_minutes=None,
-                  resolution_minutes=None, business_hours: bool = True, position: int | None = None,
-                  escalation: str = "none") -> SlaPolicy:
-    """Validate and add a policy; without ``position`` it goes just before the catch-all default."""
+def validate_policy(name: str, match: dict | None = None, first_response_minutes=None, next_response_minutes=None,
+                    resolution_minutes=None, business_hours: bool = True, escalation: str = "none",
+                    position: int | None = None) -> dict:
+    """Check a policy's fields and return them as SlaPolicy column values, or raise PolicyError."""
     name = (name or "").strip() if isinstance(name, str) else ""
     if not name or len(name) > 120:
         raise PolicyError("name must be 1 to 120 characters", "name")
@@ -127,17 +127,26 @@ def create_policy(name: str, match: dict | None = None, first_response_minutes=N
         raise PolicyError(f"escalation must be one of {', '.join(ESCALATIONS)}", "escalation")
     if position is not None and (isinstance(position, bool) or not isinstance(position, int)):
         raise PolicyError("position must be a whole number", "position")
-    existing = ordered()
-    if position is None:
-        catch_all = [p for p in existing if p.match_priority is p.match_channel is p.match_vip is None]
-        position = (catch_all[0].position - 1) if catch_all else (existing[-1].position + 10 if existing else 0)
-    policy = SlaPolicy(
-        name=name, position=position, match_priority=match.get("priority"), match_channel=match.get("channel"),
+    return dict(
+        name=name, match_priority=match.get("priority"), match_channel=match.get("channel"),
         match_vip=match.get("vip"), business_hours=business_hours, escalation=escalation,
         first_response_minutes=_minutes(first_response_minutes, "first_response_minutes"),
         next_response_minutes=_minutes(next_response_minutes, "next_response_minutes"),
         resolution_minutes=_minutes(resolution_minutes, "resolution_minutes"),
     )
+
+
+def create_policy(name: str, match: dict | None = None, first_response_minutes=None, next_response_minutes=None,
+                  resolution_minutes=None, business_hours: bool = True, position: int | None = None,
+                  escalation: str = "none") -> SlaPolicy:
+    """Validate and add a policy; without ``position`` it goes just before the catch-all default."""
+    values = validate_policy(name, match, first_response_minutes, next_response_minutes, resolution_minutes,
+                             business_hours, escalation, position)
+    existing = ordered()
+    if position is None:
+        catch_all = [p for p in existing if p.match_priority is p.match_channel is p.match_vip is None]
+        position = (catch_all[0].position - 1) if catch_all else (existing[-1].position + 10 if existing else 0)
+    policy = SlaPolicy(position=position, **values)
     db.session.add(policy)
     db.session.flush()
     return policy
