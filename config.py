@@ -168,6 +168,10 @@ class Config:
         #: Web sites (origins) that may embed the chat widget; the desk's own origin always may.
         self.CHAT_ORIGINS = _origins(env, "HELPDESK_CHAT_ORIGINS", self.BASE_URL)
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL
+        #: What a satisfaction rating of 1 or 2 does: "notify" the team (a note and a live notice) or "reopen".
+        self.HELPDESK_LOW_RATING_ACTION = (env.get("HELPDESK_LOW_RATING_ACTION") or "notify").strip().lower()
+        if self.HELPDESK_LOW_RATING_ACTION not in ("notify", "reopen"):
+            raise ConfigError(f"HELPDESK_LOW_RATING_ACTION={self.HELPDESK_LOW_RATING_ACTION!r}: use notify or reopen")
         #: Jobs run in the web process instead of RQ when true (one-off scripts).
         self.RQ_SYNC = False
 

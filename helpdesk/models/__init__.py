@@ -7,6 +7,7 @@ from helpdesk.models.customer import Customer, CustomerIdentity
 from helpdesk.models.event import TicketEvent
 from helpdesk.models.mail import InboundEmail, Mailbox
 from helpdesk.models.message import Attachment, Message
+from helpdesk.models.selfservice import Deflection, PortalLoginToken, SatisfactionRating
 from helpdesk.models.sla import AckTemplate, CalendarSettings, Closure, SlaClock, SlaPolicy
 from helpdesk.models.ticket import Tag, Ticket, ticket_tag
 
@@ -25,6 +26,9 @@ __all__ = [
     "InboundEmail",
     "Mailbox",
     "CustomerIdentity",
+    "Deflection",
+    "PortalLoginToken",
+    "SatisfactionRating",
     "Message",
     "Tag",
     "Team",

@@ -122,6 +122,10 @@ def set_status(ticket: Ticket, status: str, actor: Agent | None = None) -> None:
     else:
         ticket.solved_at = ticket.closed_at = None
     clocks.on_status_change(ticket, old, status, now)
+    if status == "solved":
+        from helpdesk.portal.satisfaction import on_solved  # here: the portal imports the ticket service
+
+        on_solved(ticket)
     _touch(ticket, "status")
 
 

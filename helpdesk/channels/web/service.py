@@ -11,7 +11,8 @@ from helpdesk.models import Ticket
 log = logging.getLogger(__name__)
 
 
-def _files(storages) -> list[tickets.IncomingFile]:
+def incoming_files(storages) -> list[tickets.IncomingFile]:
+    """Return the uploaded files as the ticket service takes them."""
     return [
         tickets.IncomingFile(filename=item.filename or "attachment",
                              content_type=item.mimetype or "application/octet-stream", data=item.read())
@@ -28,7 +29,7 @@ def submit(form, language: str) -> Ticket:
         contact=tickets.Contact(email=email, name=form.name.data.strip()),
         subject=form.subject.data.strip(),
         body_text=form.message.data,
-        attachments=_files(form.attachments.data),
+        attachments=incoming_files(form.attachments.data),
         meta={"category": form.category.data, "form": "contact"},
         thread=False,
     ))
