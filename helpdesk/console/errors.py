@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import render_template, request
 from werkzeug.exceptions import HTTPException
 
+from helpdesk.channels.web import errors as public_errors
 from helpdesk.console import bp
 from helpdesk.extensions import db
 
@@ -14,6 +15,8 @@ _PAGES = {403: "errors/403.html", 404: "errors/404.html", 500: "errors/500.html"
 def _page(exc: HTTPException):
     if request.path.startswith("/api/"):
         return exc  # keep the API's JSON shape for paths no API route matched
+    if public_errors.is_public():
+        return public_errors.page(exc.code)
     return render_template(_PAGES[exc.code]), exc.code
 
 

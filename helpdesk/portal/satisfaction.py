@@ -129,3 +129,11 @@ def notify_team(ticket_id: int, rating: int) -> None:
     else:
         room = realtime.AGENTS
     realtime.emit("notification", payload, to=room)
+
+
+def summary(customer) -> dict:
+    """Return a customer's ratings: count, average and the five most recent."""
+    rows = list(db.session.scalars(select(SatisfactionRating).where(SatisfactionRating.customer_id == customer.id)
+                                   .order_by(SatisfactionRating.updated_at.desc())))
+    average = sum(r.rating for r in rows) / len(rows) if rows else None
+    return {"count": len(rows), "average": average, "recent": rows[:5]}

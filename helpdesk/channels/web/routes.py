@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from flask import abort, current_app, redirect, render_template, request, session, url_for
 
 from helpdesk import i18n
-from helpdesk.channels.web import bp, service
+from helpdesk.channels.web import bp, errors, service
 from helpdesk.channels.web.forms import ContactForm
 from helpdesk.extensions import db, limiter
 from helpdesk.models import Ticket
@@ -30,6 +30,12 @@ def chat_available() -> bool:
 @bp.app_context_processor
 def _public_globals() -> dict:
     return {"chat_available": chat_available}
+
+
+@bp.app_errorhandler(429)
+def too_many(exc):
+    """Answer a rate limit with a friendly page on customer pages (others keep the plain 429)."""
+    return errors.page(429) if errors.is_public() else exc
 
 
 @bp.get("/")
