@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -45,13 +46,14 @@ def worker(app, migrated, redis_doomed, smtp):
     """Run the real supervised worker against this test's Redis and SMTP server."""
     env = {**os.environ, **migrated, "REDIS_URL": redis_doomed.url, "SMTP_HOST": "127.0.0.1",
            "SMTP_PORT": str(smtp.port), "HELPDESK_SWEEP_SECONDS": "2"}
-    process = subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env)
+    process = subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env, start_new_session=True)
     yield process
     process.terminate()
     try:
-        process.wait(20)
+        process.wait(30)
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)  # the supervisor and its worker child
+        process.wait(10)
 
 
 @pytest.fixture

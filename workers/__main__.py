@@ -57,9 +57,10 @@ def _supervise() -> int:
         time.sleep(delay)
     if child and child.poll() is None:
         try:
-            child.wait(20)
+            child.wait(15)  # a job in progress may finish; a worker stuck reconnecting will not
         except subprocess.TimeoutExpired:
             child.kill()
+            child.wait(5)
     return 0
 
 
