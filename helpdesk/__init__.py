@@ -8,6 +8,12 @@ from flask import Flask
 
 from config import ROOT, Config
 
+#: The pages' Content-Security-Policy; a view may send a stricter or (remote images) a looser one.
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
+)
+
 
 def create_app(config: Config | None = None) -> Flask:
     """Create and configure the application for ``config`` (default: the environment)."""
@@ -62,11 +68,7 @@ def create_app(config: Config | None = None) -> Flask:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
-        )
+        response.headers.setdefault("Content-Security-Policy", CSP)
         return response
 
     return app

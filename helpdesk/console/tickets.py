@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import abort, render_template, request
+from flask import abort, make_response, render_template, request
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from helpdesk.console import bp
+from helpdesk import CSP
+from helpdesk.console import bp, message_display, sla_display
 from helpdesk.extensions import db
 from helpdesk.models import Agent, CannedResponse, Team, Ticket, TicketEvent
 from helpdesk.tickets import queries
@@ -16,6 +17,7 @@ PAGE_SIZE = 25
 #: Sidebar groups: the working views first, then one per channel.
 VIEW_GROUPS = [
     ("Views", ["mine", "unassigned", "open", "pending", "solved", "all"]),
+    ("SLA", ["breaching", "breached"]),
     ("Channels", [key for key in VIEWS if key.startswith("channel:")]),
 ]
 
@@ -34,9 +36,11 @@ def tickets():
     """List tickets in a view, sorted, one keyset page at a time, optionally searched."""
     q = (request.args.get("q") or "").strip()
     view = request.args.get("view") or ("all" if q else "open")
-    sort = request.args.get("sort") or "newest"
+    if view not in VIEWS:
+        abort(404)
+    sort = request.args.get("sort") or VIEWS[view].sort
     cursor = request.args.get("cursor") or None
-    if view not in VIEWS or sort not in SORTS:
+    if sort not in SORTS:
         abort(404)
     try:
         rows, next_cursor = list_tickets(current_user, TicketFilter(view=view, query=q or None), sort, cursor,
@@ -47,6 +51,7 @@ def tickets():
         "console/tickets.html",
         rows=rows, next_cursor=next_cursor, cursor=cursor, view=VIEWS[view], sort=sort, q=q,
         sorts=SORTS, views=VIEWS, groups=VIEW_GROUPS, counts=view_counts(current_user, list(VIEWS)),
+        sla_badges=sla_display.list_badges(rows),
     )
 
 
@@ -62,21 +67,41 @@ def _history(ticket: Ticket) -> list[Ticket]:
 @bp.get("/tickets/<reference>")
 @login_required
 def ticket(reference: str):
-    """Show a ticket: its conversation, composer, properties, customer and event log."""
-    return render_ticket(visible_ticket(reference))
+    """Show a ticket: its conversation, composer, properties, customer and event log.
+
+    Remote images in HTML bodies stay unloaded unless the agent asked (``?images=1``);
+    only then does this page's policy let the browser fetch them.
+    """
+    images = request.args.get("images") == "1"
+    response = make_response(render_ticket(visible_ticket(reference), images=images))
+    if images:
+        response.headers["Content-Security-Policy"] = CSP.replace(
+            "img-src 'self' data:", "img-src 'self' data: https: http:")
+    return response
 
 
-def render_ticket(ticket: Ticket, errors: dict | None = None, draft: dict | None = None, status: int = 200):
+def render_ticket(ticket: Ticket, errors: dict | None = None, draft: dict | None = None, status: int = 200,
+                  images: bool = False):
     """Render a ticket's page, with a failed form's errors and text kept when given."""
     events = db.session.scalars(
         select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
     ).all()
+    messages = ticket.messages
+    sla_badge, sla_rows = sla_display.ticket_sla(ticket)
     agents = db.session.scalars(select(Agent).where(Agent.active).order_by(Agent.name)).all()
     page = render_template(
         "console/ticket.html",
         ticket=ticket,
-        messages=ticket.messages,
+        messages=messages,
         events=events,
+        bodies={m.id: message_display.prepare_body(m, images) for m in messages},
+        raw_sources=message_display.raw_sources(messages),
+        images=images,
+        sla_badge_value=sla_badge,
+        delivery=message_display.delivery,
+        decisions=message_display.decisions,
+        sla_rows=sla_rows,
+        sla_why=sla_display.sla_events(events),
         history=_history(ticket),
         agents=agents,
         agent_names={a.email: a.name for a in agents},

@@ -10,16 +10,19 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Select, and_, func, or_, select
 
 from helpdesk.extensions import db
 from helpdesk.models import Agent, Team, Ticket
+from helpdesk.models.base import utcnow
 from helpdesk.models.ticket import CHANNELS, OPEN_STATUSES
 from helpdesk.search import matching
 
 COUNT_CAP = 1000
+#: How far ahead "Breaching soon" looks.
+BREACHING_SOON = timedelta(hours=2)
 
 
 class BadCursor(ValueError):
@@ -33,6 +36,8 @@ class Sort:
     label: str
     column: object  # an InstrumentedAttribute; None sorts by id alone
     descending: bool = True
+    #: The column may be NULL: those rows come last, in id order.
+    nullable: bool = False
 
 
 SORTS = {
@@ -40,6 +45,8 @@ SORTS = {
     "oldest": Sort("Oldest", None, descending=False),
     "updated": Sort("Recently updated", Ticket.updated_at),
     "priority": Sort("Priority", Ticket.priority_rank),
+    "due": Sort("SLA due soonest", Ticket.sla_next_due_at, descending=False, nullable=True),
+    "breached": Sort("Breached longest ago", Ticket.sla_breached_at, descending=False, nullable=True),
 }
 
 
@@ -50,6 +57,8 @@ class View:
     key: str
     label: str
     where: object  # a function (agent) -> SQL condition
+    #: The sort the view opens with when the agent has not picked one.
+    sort: str = "newest"
 
 
 def _open():
@@ -70,6 +79,11 @@ VIEWS = {
             for c in CHANNELS
         ),
         View("all", "All tickets", lambda a: Ticket.id.isnot(None)),
+        View("breaching", "Breaching soon", lambda a: and_(
+            _open(), Ticket.sla_breached_at.is_(None), Ticket.sla_next_due_at.isnot(None),
+            Ticket.sla_next_due_at <= utcnow() + BREACHING_SOON), sort="due"),
+        View("breached", "Breached", lambda a: and_(_open(), Ticket.sla_breached_at.isnot(None)),
+             sort="breached"),
     ]
 }
 
@@ -148,6 +162,8 @@ def _decode_cursor(cursor: str, sort: str) -> tuple[object, int]:
             raise BadCursor("cursor belongs to another sort order")
         value = data["v"]
         column = SORTS[sort].column
+        if value is None and SORTS[sort].nullable:
+            return None, data["id"]
         if column is not None and column.key.endswith("_at"):
             value = datetime.fromisoformat(value)
         elif column is not None and not isinstance(value, int):
@@ -160,6 +176,13 @@ def _decode_cursor(cursor: str, sort: str) -> tuple[object, int]:
 def _keyset(sort: Sort, value, last_id: int):
     if sort.column is None:
         return Ticket.id < last_id if sort.descending else Ticket.id > last_id
+    if sort.nullable:
+        # NULLs come after every value (in id order), whichever way the values run.
+        after_id = Ticket.id < last_id if sort.descending else Ticket.id > last_id
+        if value is None:
+            return and_(sort.column.is_(None), after_id)
+        beyond = sort.column < value if sort.descending else sort.column > value
+        return or_(beyond, and_(sort.column == value, after_id), sort.column.is_(None))
     if sort.descending:
         return or_(sort.column < value, and_(sort.column == value, Ticket.id < last_id))
     return or_(sort.column > value, and_(sort.column == value, Ticket.id > last_id))
@@ -169,7 +192,8 @@ def _ordered(stmt: Select, sort: Sort) -> Select:
     id_order = Ticket.id.desc() if sort.descending else Ticket.id.asc()
     if sort.column is None:
         return stmt.order_by(id_order)
-    return stmt.order_by(sort.column.desc() if sort.descending else sort.column.asc(), id_order)
+    column_order = sort.column.desc() if sort.descending else sort.column.asc()
+    return stmt.order_by(column_order.nulls_last() if sort.nullable else column_order, id_order)
 
 
 def list_tickets(

@@ -149,6 +149,25 @@
     phone.addEventListener("paste", function () { setTimeout(lookup, 0); });
   }
 
+  /* Admin: the acknowledgement preview follows the text as it is typed ---------------------------------- */
+  var preview = $("#ack-preview");
+  if (preview) {
+    var sample = {};
+    try { sample = JSON.parse(preview.getAttribute("data-sample") || "{}"); } catch (e) { sample = {}; }
+    var fill = function (text) {
+      return text.replace(/\{(\w+)\}/g, function (whole, name) {
+        return Object.prototype.hasOwnProperty.call(sample, name) ? sample[name] : whole;
+      });
+    };
+    var subjectField = $("[data-ack-subject]");
+    var bodyField = $("[data-ack-body]");
+    var refresh = function () {
+      if (subjectField) { $("[data-preview-subject]", preview).textContent = fill(subjectField.value); }
+      if (bodyField) { $("[data-preview-body]", preview).textContent = fill(bodyField.value); }
+    };
+    [subjectField, bodyField].forEach(function (el) { if (el) { el.addEventListener("input", refresh); } });
+  }
+
   /* Live updates over Socket.IO ------------------------------------------------------------------------ */
   if (typeof window.io !== "function" || !$(".topbar .me")) { return; }
   var banner = $("#live-banner");
@@ -189,6 +208,56 @@
 
   var socket = window.io("/agent");
   var fresh = 0;
+
+  /* SLA notices: a toast, and the breached ticket's badge turns red wherever it is shown. */
+  var toasts = null;
+
+  function toast(text, href) {
+    if (!toasts) {
+      toasts = document.createElement("div");
+      toasts.className = "toasts";
+      toasts.setAttribute("role", "status");
+      toasts.setAttribute("aria-live", "polite");
+      document.body.appendChild(toasts);
+    }
+    var item = document.createElement("div");
+    item.className = "toast toast-breach";
+    var link = document.createElement(href ? "a" : "span");
+    if (href) { link.href = href; }
+    link.textContent = text;
+    var close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast-close";
+    close.setAttribute("aria-label", "Dismiss");
+    close.textContent = "×";
+    close.addEventListener("click", function () { item.remove(); });
+    item.appendChild(link);
+    item.appendChild(close);
+    toasts.appendChild(item);
+    setTimeout(function () { item.remove(); }, 15000);
+  }
+
+  function markBreached(ref) {
+    var badges = [];
+    var row = $("tr[data-reference='" + ref + "'] [data-field=sla]");
+    if (row) {
+      var badge = $("[data-sla]", row);
+      if (!badge) { badge = document.createElement("span"); badge.setAttribute("data-sla", ""); row.appendChild(badge); }
+      badges.push(badge);
+    }
+    if (ref === reference) { badges = badges.concat($$(".ticket-head [data-sla], #sla-title [data-sla]")); }
+    badges.forEach(function (badge) {
+      badge.className = "sla sla-breach";
+      badge.textContent = "Breached just now";
+    });
+  }
+
+  socket.on("notification", function (data) {
+    if (!data || !data.message) { return; }
+    var href = data.reference ? "/console/tickets/" + encodeURIComponent(data.reference) : null;
+    toast(data.message, href);
+    if (data.kind === "sla_breach" && data.reference) { markBreached(data.reference); }
+  });
 
   socket.on("ticket", function (data) {
     if (!data || !data.reference) { return; }
