@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from flask import g, session
+from flask import request, session
 
 from helpdesk.extensions import db
 from helpdesk.models import Customer, Ticket
@@ -15,14 +15,16 @@ NONCE_KEY = "portal_nonce"
 #: Tickets opened with a signed acknowledgement link: [[ticket_id, customer_id], ...].
 KEYS_KEY = "portal_ticket_keys"
 MAX_KEYS = 20
+_CACHE = "helpdesk.portal_customer"
 
 
 def current_customer() -> Customer | None:
     """Return the customer signed in to the portal, or None."""
-    if "portal_customer" not in g:
+    # Cached on the request (not on g, which an app context may share between requests).
+    if _CACHE not in request.environ:
         customer_id = session.get(CUSTOMER_KEY)
-        g.portal_customer = db.session.get(Customer, customer_id) if isinstance(customer_id, int) else None
-    return g.portal_customer
+        request.environ[_CACHE] = db.session.get(Customer, customer_id) if isinstance(customer_id, int) else None
+    return request.environ[_CACHE]
 
 
 def sign_in(customer: Customer) -> None:
@@ -31,14 +33,14 @@ def sign_in(customer: Customer) -> None:
         session.pop(key, None)
     session[CUSTOMER_KEY] = customer.id
     session[NONCE_KEY] = secrets.token_urlsafe(16)
-    g.portal_customer = customer
+    request.environ[_CACHE] = customer
 
 
 def sign_out() -> None:
     """End the portal session (an agent's console session is untouched)."""
     for key in (CUSTOMER_KEY, NONCE_KEY, KEYS_KEY):
         session.pop(key, None)
-    g.pop("portal_customer", None)
+    request.environ.pop(_CACHE, None)
 
 
 def grant_ticket(ticket: Ticket) -> None:
