@@ -9,6 +9,7 @@ from helpdesk.console import (  # noqa: E402,F401
     admin_mail,
     admin_sla,
     calls,
+    chat,
     customers,
     display,
     errors,

@@ -1,0 +1,148 @@
+"""Chat in real browsers: the widget on a host page and the chat desk, in two Chromium contexts."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from helpdesk.extensions import db
+from helpdesk.models import CannedResponse, Ticket
+from tests.support.servers import HelpdeskServer
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+PASSWORD = "correct horse battery"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+HOSTILE = ["<img src=x onerror=alert(1)>", "<script>alert(2)</script>", "\"><svg onload=alert(3)>"]
+
+
+@pytest.fixture(scope="module")
+def server(migrated):
+    """Run the production server (gevent) in its own process."""
+    process = HelpdeskServer(migrated).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def browser():
+    """Launch Debian's chromium (skip when it is not installed)."""
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.skip("Debian package chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=ARGS)
+        yield browser
+        browser.close()
+
+
+def new_page(browser, **options):
+    """Return a page in its own context that records script errors, CSP violations and dialogs."""
+    context = browser.new_context(**options)
+    page = context.new_page()
+    page.problems = []
+    page.on("console", lambda m: page.problems.append(m.text) if m.type == "error" and "Content Security" in m.text
+            else None)
+    page.on("pageerror", lambda exc: page.problems.append(str(exc)))
+    page.on("dialog", lambda dialog: (page.problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
+    return page
+
+
+def test_customer_and_agent_chat_and_see_each_other_typing(server, browser, make_agent, app):
+    alice = make_agent(email="alice@helpdesk.test", name="Alice Agent")
+    alice.presence = "online"
+    db.session.add(CannedResponse(title="Greeting", body="Hello! How can I help?"))
+    db.session.commit()
+
+    desk = new_page(browser, viewport={"width": 1400, "height": 900})
+    desk.goto(f"{server.url}/console/login")
+    desk.get_by_label("Email").fill(alice.email)
+    desk.get_by_label("Password").fill(PASSWORD)
+    desk.get_by_role("button", name="Sign in").click()
+    desk.wait_for_url("**/console/tickets")
+    desk.get_by_role("navigation", name="Main").get_by_role("link", name="Chat").click()
+    desk.wait_for_url("**/console/chat")
+    desk.wait_for_function("() => window.helpdeskAgentSocket && window.helpdeskAgentSocket.connected")
+
+    phone = new_page(browser, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    phone.goto(f"{server.url}/chat-demo")
+    launcher = phone.get_by_role("button", name="Chat with us")
+    launcher.focus()
+    phone.keyboard.press("Enter")  # keyboard alone: the panel opens with the first field focused
+    name = phone.get_by_label("Name")
+    name.wait_for()
+    assert phone.evaluate("document.getElementById('helpdesk-chat').shadowRoot.activeElement.id") == "hdc-name"
+    name.fill(HOSTILE[0])
+    phone.get_by_label("Email").fill("maria@example.com")
+    phone.get_by_label("Question").fill(HOSTILE[1])
+    phone.get_by_role("button", name="Start chat").click()
+    phone.get_by_text("Waiting for an agent to join").wait_for()
+
+    request = desk.locator(".chat-request").first
+    request.wait_for()
+    assert HOSTILE[0] in request.inner_text() and HOSTILE[1] in request.inner_text()
+    assert desk.locator("#chat-requests-badge").inner_text() == "1"
+    request.get_by_role("button", name="Accept").click()
+    pane = desk.locator(".chat-pane").first
+    pane.locator(".chat-body", has_text=HOSTILE[1]).wait_for()
+    phone.get_by_text("Connected with Alice Agent").wait_for()
+
+    phone.get_by_label("Message").press_sequentially("Hello th")
+    pane.get_by_text("The customer is typing…").wait_for()
+    phone.get_by_label("Message").fill(HOSTILE[2])
+    phone.get_by_label("Message").press("Enter")
+    pane.locator(".chat-body", has_text=HOSTILE[2]).wait_for()
+
+    pane.get_by_text("Canned responses").click()
+    pane.get_by_role("button", name="Greeting").click()
+    composer = pane.locator("textarea")
+    assert composer.input_value() == "Hello! How can I help?"
+    composer.press("End")
+    composer.press_sequentially(" Let me check.")
+    phone.get_by_text("Alice Agent is typing…").wait_for()
+    composer.press("Enter")
+    phone.locator(".hdc-agent .hdc-body", has_text="Hello! How can I help? Let me check.").wait_for()
+
+    # the customer panel shows who it is, safely, with their history across channels
+    pane.locator(".chat-customer-panel .caller").wait_for()
+    assert HOSTILE[0] in pane.locator(".chat-customer-panel").inner_text()
+
+    for page in (desk, phone):
+        assert page.locator("img[src=x]").count() == 0
+        assert page.locator("svg").count() == 0 or "onload" not in page.content()
+    assert desk.evaluate("document.querySelectorAll('.chat-pane img, .chat-request img').length") == 0
+
+    ticket = db.session.scalars(db.select(Ticket)).one()
+    desk.goto(f"{server.url}/console/tickets/{ticket.reference}")
+    desk.locator(".thread").get_by_text(HOSTILE[2]).wait_for()
+    assert desk.locator(".thread img").count() == 0
+
+    phone.get_by_role("button", name="End chat").click()
+    phone.get_by_text("This chat has ended.").first.wait_for()
+    assert desk.problems == [] and phone.problems == []
+
+
+def test_returning_visitor_sees_their_conversation_and_offline_is_honest(server, browser, app):
+    phone = new_page(browser, viewport={"width": 390, "height": 844})
+    phone.goto(f"{server.url}/chat-demo")
+    phone.get_by_role("button", name="Chat with us").click()
+    phone.get_by_label("Name").fill("Maria")
+    phone.get_by_label("Email").fill("maria@example.com")
+    phone.get_by_label("Question").fill("Is anyone there?")
+    phone.get_by_role("button", name="Start chat").click()
+    phone.get_by_text("Nobody is available to chat right now").first.wait_for()
+    phone.get_by_label("Message").fill("My number is 555-0100")
+    phone.get_by_role("button", name="Send").click()
+    phone.locator(".hdc-customer .hdc-meta").last.wait_for()
+    phone.wait_for_function(
+        "() => !document.getElementById('helpdesk-chat').shadowRoot.textContent.includes('Sending…')")
+
+    phone.reload()
+    phone.get_by_role("button", name="Chat with us").click()
+    phone.get_by_text("My number is 555-0100").wait_for()
+    phone.get_by_text("Is anyone there?").wait_for()
+    assert phone.problems == []
