@@ -6,6 +6,7 @@ import logging
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, redirect, render_template, request, session, url_for
+from flask_babel import refresh
 
 from helpdesk import i18n
 from helpdesk.channels.web import bp, errors, service
@@ -30,6 +31,13 @@ def chat_available() -> bool:
 @bp.app_context_processor
 def _public_globals() -> dict:
     return {"chat_available": chat_available}
+
+
+@bp.before_app_request
+def _fresh_locale() -> None:
+    # Flask-Babel caches the locale on g, which outlives a request when an app context is shared
+    # (tests, scripts); choose it again for each request.
+    refresh()
 
 
 @bp.app_errorhandler(429)
