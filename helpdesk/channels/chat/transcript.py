@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from email.message import EmailMessage
 from email.utils import formataddr
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -34,12 +35,10 @@ def build(conversation: Conversation, up_to: int) -> EmailMessage:
         select(Message).where(Message.ticket_id == ticket.id, Message.id <= up_to, Message.internal.is_(False),
                               Message.author_type.in_(("customer", "agent"))).order_by(Message.id)
     )
-    zone = ticket.customer.timezone or current_app.config["TIMEZONE"]
+    zone = ZoneInfo(ticket.customer.timezone or current_app.config["TIMEZONE"])
     lines = [f"Your chat with us, reference {ticket.reference}.", ""]
     for message in rows:
-        from zoneinfo import ZoneInfo
-
-        stamp = message.created_at.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")
+        stamp = message.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
         lines += [f"[{stamp}] {message.author_name}:", message.body_text, ""]
     lines += ["To add anything, reply to this email and keep the reference in the subject."]
     email = EmailMessage()
