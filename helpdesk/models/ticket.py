@@ -72,7 +72,7 @@ class Ticket(db.Model):
     solved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ack_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    #: The acknowledgement: None (not wanted), pending, sending, sent, or skipped.
+    #: The acknowledgement: None (not wanted), pending, sending, sent, skipped, or failed (gave up).
     ack_status: Mapped[str | None] = mapped_column(String(12), index=True)
     #: When a job claimed the acknowledgement, so a crashed sender's claim can expire.
     ack_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -30,6 +30,8 @@ from workers.queues import enqueue
 log = logging.getLogger(__name__)
 
 CLAIM_SECONDS = 120
+#: Sending attempts (jobs, retries and sweeps together) before the acknowledgement is marked failed.
+MAX_ATTEMPTS = 8
 CLIENT_ID = "acknowledgement"  #: unique per ticket (Message.ticket_id + client_id)
 
 DEFAULTS = {
@@ -112,10 +114,20 @@ def _message(ticket: Ticket, body: str) -> Message:
     return message
 
 
-def send(ticket_id: int) -> str:
-    """Send the ticket's acknowledgement if it is still owed; return what happened."""
-    if not _claim(ticket_id):
-        return "not owed"
+def _release(ticket_id: int) -> None:
+    """Give back a claim whose job failed before sending, so a retry or the next sweep sends at once."""
+    db.session.rollback()
+    try:
+        db.session.execute(update(Ticket).where(Ticket.id == ticket_id, Ticket.ack_status == "sending")
+                           .values(ack_status="pending", ack_claimed_at=None))
+        db.session.commit()
+    except Exception:  # the database is down too: the claim expires after CLAIM_SECONDS instead
+        db.session.rollback()
+        log.warning("could not release the acknowledgement claim of ticket %s", ticket_id)
+
+
+def _prepare(ticket_id: int) -> tuple[Ticket, Message, object, str] | str:
+    """Build the claimed ticket's acknowledgement; return (ticket, message, email, address) or why it is skipped."""
     ticket = db.session.get(Ticket, ticket_id)
     try:
         address = outbound.recipient(ticket)
@@ -138,11 +150,35 @@ def send(ticket_id: int) -> str:
     email = outbound.build(message, subject=fill(subject, values), extra_headers={
         "Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All", "Precedence": "auto_reply",
     })
+    return ticket, message, email, address
+
+
+def send(ticket_id: int) -> str:
+    """Send the ticket's acknowledgement if it is still owed; return what happened."""
+    if not _claim(ticket_id):
+        return "not owed"
+    try:
+        prepared = _prepare(ticket_id)
+    except Exception:
+        # Nothing was sent (a Redis restart fails the budget check, say): without
+        # the release the claim would hold the acknowledgement back CLAIM_SECONDS.
+        _release(ticket_id)
+        raise
+    if isinstance(prepared, str):
+        return prepared
+    ticket, message, email, address = prepared
     try:
         smtp.send(email, [address])
     except Exception as exc:
-        ticket.ack_status, ticket.ack_claimed_at = "pending", None
+        attempts = (message.meta or {}).get("attempts", 0) + 1
+        message.meta = {**(message.meta or {}), "attempts": attempts}
         message.delivery_error = f"{type(exc).__name__}: {exc}"[:1000]
+        if attempts >= MAX_ATTEMPTS:
+            # Give up and show it: an agent can retry from the ticket once the mail server is fixed.
+            ticket.ack_status, message.delivery_status = "failed", "failed"
+            record(ticket, "acknowledgement_failed", None, error=message.delivery_error, attempts=attempts)
+        else:
+            ticket.ack_status, ticket.ack_claimed_at = "pending", None
         db.session.commit()
         raise
     now = utcnow()

@@ -20,6 +20,7 @@ def retry_delivery(message: Message, agent: Agent | None = None) -> None:
         from helpdesk.sla.acknowledgement import queue_acknowledgement
 
         ticket.ack_status, ticket.ack_claimed_at = "pending", None
+        message.meta = {**(message.meta or {}), "attempts": 0}
         on_commit(queue_acknowledgement, ticket.id)
         return
     deliver = channels.get(ticket.channel).deliver or channels.deliver_by_email

@@ -1,0 +1,75 @@
+"""The acknowledgement job on its own: once per ticket, loop-safe, and giving up visibly."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpdesk import tickets
+from helpdesk.channels.email import smtp as smtp_client
+from helpdesk.extensions import db
+from helpdesk.models import Message, Ticket
+from helpdesk.sla import acknowledgement
+from helpdesk.tickets.delivery import retry_delivery
+from tests.support.smtp import SmtpServer
+
+
+@pytest.fixture
+def smtp():
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def config_overrides(smtp):
+    return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp.port}
+
+
+@pytest.fixture(autouse=True)
+def fresh_connection():
+    smtp_client.close()
+    yield
+    smtp_client.close()
+
+
+def web_ticket(email="ann@example.com") -> Ticket:
+    ticket = tickets.receive(tickets.Inbound(channel="web", contact=tickets.Contact(email=email, name="Ann"),
+                                             subject="Hello", body_text="Question")).ticket
+    db.session.commit()
+    return ticket
+
+
+def test_sent_once_even_when_asked_twice(app, smtp):
+    ticket = web_ticket()
+    assert acknowledgement.send(ticket.id) == "sent"
+    assert acknowledgement.send(ticket.id) == "not owed"
+    assert len(smtp.wait_for(1)) == 1
+    assert acknowledgement.owed() == []
+
+
+def test_never_to_our_own_address(app, smtp):
+    ticket = web_ticket(email=app.config["SUPPORT_ADDRESS"])
+    assert acknowledgement.send(ticket.id) == "skipped: our own address"
+
+
+def test_the_per_recipient_budget_stops_a_loop(app, smtp):
+    results = [acknowledgement.send(web_ticket(email="loop@example.com").id) for _ in range(12)]
+    assert results.count("sent") == 10
+    assert all(r.startswith("skipped: more than 10") for r in results[10:])
+
+
+def test_gives_up_visibly_and_an_agent_can_retry(app, smtp):
+    ticket = web_ticket()
+    smtp.fail_with = "451 4.3.0 try later"
+    for _ in range(acknowledgement.MAX_ATTEMPTS):
+        with pytest.raises(Exception, match="451"):
+            acknowledgement.send(ticket.id)
+    db.session.refresh(ticket)
+    assert ticket.ack_status == "failed"
+    message = db.session.query(Message).filter_by(ticket_id=ticket.id, client_id="acknowledgement").one()
+    assert message.delivery_status == "failed" and "451" in message.delivery_error
+    assert acknowledgement.owed() == []  # the sweep leaves it alone now
+    smtp.fail_with = None
+    retry_delivery(message)
+    db.session.commit()
+    assert acknowledgement.send(ticket.id) == "sent"
