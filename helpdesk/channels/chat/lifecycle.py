@@ -78,7 +78,7 @@ def offer(conversation: Conversation, first: Message | None = None, exclude: set
 
 def go_offline(conversation: Conversation, reason: str) -> None:
     """Tell the visitor nobody is available; the ticket continues by email, with the acknowledgement."""
-    offered = conversation.offered_agent_id
+    previous = conversation.agent_id or conversation.offered_agent_id
     conversation.state, conversation.offered_agent, conversation.agent = "offline", None, None
     ticket = conversation.ticket
     record(ticket, "chat_offline", None, reason=reason)
@@ -86,7 +86,7 @@ def go_offline(conversation: Conversation, reason: str) -> None:
         ticket.ack_status = "pending"
         on_commit(queue_acknowledgement, ticket.id)
     db.session.flush()
-    on_commit(_notify, conversation.id, offered)
+    on_commit(_notify, conversation.id, previous)
 
 
 def expire_offer(conversation_id: int) -> str:
