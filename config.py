@@ -168,6 +168,8 @@ class Config:
         #: Web sites (origins) that may embed the chat widget; the desk's own origin always may.
         self.CHAT_ORIGINS = _origins(env, "HELPDESK_CHAT_ORIGINS", self.BASE_URL)
         self.RATELIMIT_STORAGE_URI = self.REDIS_URL
+        # Explicit: Flask-Limiter's one limiter otherwise keeps the last app's setting.
+        self.RATELIMIT_ENABLED = True
         #: What a satisfaction rating of 1 or 2 does: "notify" the team (a note and a live notice) or "reopen".
         self.HELPDESK_LOW_RATING_ACTION = (env.get("HELPDESK_LOW_RATING_ACTION") or "notify").strip().lower()
         if self.HELPDESK_LOW_RATING_ACTION not in ("notify", "reopen"):
