@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app, request
-from flask_socketio import Namespace, emit, join_room, leave_room
+from flask_socketio import Namespace, join_room, leave_room
 
 from helpdesk import realtime
 from helpdesk.channels.chat import lifecycle, payloads, service
@@ -20,7 +20,7 @@ from helpdesk.channels.chat.protocol import (
     integer,
     text,
 )
-from helpdesk.extensions import db
+from helpdesk.extensions import db, socketio
 from helpdesk.models import Conversation
 
 
@@ -46,6 +46,17 @@ def allowed_origin(origin: str | None) -> bool:
     return origin.rstrip("/") in allowed
 
 
+def _greet(sid: str, greetings: list[tuple[str, dict]]) -> None:
+    """Tell a returning visitor where their conversation stands, once the connection is accepted.
+
+    Emitted from inside the connect handler, these would reach the client before
+    the namespace's CONNECT packet, which some clients drop.
+    """
+    socketio.sleep(0.05)
+    for event, data in greetings:
+        realtime.emit(event, data, to=sid, namespace=realtime.CHAT_NS)
+
+
 class ChatNamespace(Namespace):
     """Handlers for ``/chat``; every event is acknowledged with a result or an error."""
 
@@ -60,10 +71,11 @@ class ChatNamespace(Namespace):
             if conversation is not None:
                 visitor = Visitor(conversation.visitor_hash, conversation.id, token)
                 join_room(realtime.conversation_room(conversation.id))
-                emit("state", {"state": conversation.state, "conversation_id": conversation.id,
-                               "ticket_reference": conversation.ticket.reference})
+                greetings = [("state", {"state": conversation.state, "conversation_id": conversation.id,
+                                        "ticket_reference": conversation.ticket.reference})]
                 if conversation.state == "active" and conversation.agent:
-                    emit("agent", {"name": conversation.agent.name})
+                    greetings.append(("agent", {"name": conversation.agent.name}))
+                socketio.start_background_task(_greet, request.sid, greetings)
         _visitors[request.sid] = visitor
 
     def on_disconnect(self, reason=None):
