@@ -146,3 +146,49 @@ def test_returning_visitor_sees_their_conversation_and_offline_is_honest(server,
     phone.get_by_text("My number is 555-0100").wait_for()
     phone.get_by_text("Is anyone there?").wait_for()
     assert phone.problems == []
+
+
+@pytest.fixture
+def other_site(tmp_path):
+    """Serve a page of another web site (another origin) on a free port; yield its URL and where to write pages."""
+    import functools
+    import http.server
+    import threading
+
+    from tests.support.servers import free_port
+
+    port = free_port()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{port}", tmp_path
+    httpd.shutdown()
+
+
+def test_widget_embedded_on_another_site(migrated, browser, other_site, make_agent, app):
+    site, root = other_site
+    desk = HelpdeskServer({**migrated, "HELPDESK_CHAT_ORIGINS": site}).start()
+    try:
+        (root / "index.html").write_text(
+            "<!doctype html><html><head><meta charset=utf-8><title>Shop</title>"
+            "<style>button { background: red !important; } p { color: green; }</style></head>"
+            f"<body><h1>Shop</h1><p>Our products</p><script src='{desk.url}/widget.js' async></script></body></html>")
+        alice = make_agent(name="Alice Agent")
+        alice.presence = "online"
+        db.session.commit()
+        page = new_page(browser)
+        page.goto(f"{site}/index.html")
+        launcher = page.get_by_role("button", name="Chat with us")
+        launcher.click()
+        # the shop's own CSS does not reach into the widget, and the widget's does not leak out
+        assert launcher.evaluate("b => getComputedStyle(b).backgroundColor") != "rgb(255, 0, 0)"
+        assert page.locator("body > p").evaluate("p => getComputedStyle(p).color") == "rgb(0, 128, 0)"
+        page.get_by_label("Name").fill("Maria")
+        page.get_by_label("Email").fill("maria@example.com")
+        page.get_by_label("Question").fill("Do you ship to Canada?")
+        page.get_by_role("button", name="Start chat").click()
+        page.get_by_text("Waiting for an agent to join").wait_for()
+        assert db.session.scalars(db.select(Ticket)).one().channel == "chat"
+        assert page.problems == []
+    finally:
+        desk.stop()
