@@ -48,7 +48,7 @@ def create_app(config: Config | None = None) -> Flask:
         manage_session=False,
     )
 
-    from helpdesk import api, auth, cli, console, health, live, portal
+    from helpdesk import api, auth, cli, console, health, kb, live, portal
     from helpdesk.channels import web
     from helpdesk.channels.chat import routes as chat_routes
 
@@ -59,6 +59,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.register_blueprint(console.bp)
     app.register_blueprint(web.bp)
     app.register_blueprint(portal.bp)
+    kb.init_app(app)
     i18n.init_app(app)
     cli.init_app(app)
     live.init_app(app)

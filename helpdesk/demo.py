@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from helpdesk import tickets
 from helpdesk.accounts import save_agent, save_team
 from helpdesk.extensions import db
+from helpdesk.kb.demo import seed_kb_demo
 from helpdesk.models import Agent, CannedResponse, Ticket
 from helpdesk.models.base import utcnow
 
@@ -104,5 +105,6 @@ def seed_demo(only_if_empty: bool = False) -> str:
         if name == "Maria González":
             ticket.customer.vip = True
             ticket.customer.account_owner = agents[1]
+    seed_kb_demo()
     db.session.commit()
     return f"demo data: {len(TICKETS)} tickets, {len(AGENTS)} agents (password demo-password-123)"

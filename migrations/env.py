@@ -73,7 +73,7 @@ def run_migrations_offline():
 
 def include_object(obj, name, type_, reflected, compare_to):
     """Leave the hand-written full-text tables (FTS5 / tsvector) out of autogenerate."""
-    return not (name or "").startswith(("search_index", "ix_search_index"))
+    return not (name or "").startswith(("search_index", "ix_search_index", "kb_search", "ix_kb_search"))
 
 
 def run_migrations_online():

@@ -77,7 +77,7 @@ def migrated(base_env):
 
 
 def _empty_tables() -> None:
-    tables = [t.name for t in reversed(db.metadata.sorted_tables)] + ["search_index"]
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)] + ["search_index", "kb_search"]
     if db.engine.dialect.name == "postgresql":
         db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     else:
