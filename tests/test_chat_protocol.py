@@ -6,12 +6,11 @@ import time
 
 import pytest
 import socketio
-from sqlalchemy import select
 
 from helpdesk.accounts import save_team
 from helpdesk.extensions import db
 from helpdesk.models import Conversation, Message, Ticket
-from tests.support.chat import AgentClient, VisitorClient, Worker
+from tests.support.chat import AgentClient, VisitorClient, Worker, fresh, start
 from tests.support.servers import HelpdeskServer
 from tests.support.smtp import SmtpServer
 
@@ -93,17 +92,6 @@ def agent_client(server, clients, token, **kw) -> AgentClient:
     client = AgentClient(server.url, token, **kw)
     clients.append(client)
     return client
-
-
-def start(client, message="My order did not arrive", name="Maria Lopez", email="maria@example.com") -> dict:
-    ack = client.call("start", {"name": name, "email": email, "message": message})
-    assert "error" not in ack, ack
-    return ack
-
-
-def fresh(model, **where):
-    db.session.expire_all()
-    return db.session.scalars(select(model).filter_by(**where)).all()
 
 
 def test_a_whole_chat(server, clients, online):

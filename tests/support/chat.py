@@ -9,7 +9,9 @@ import threading
 import time
 
 import socketio
+from sqlalchemy import select
 
+from helpdesk.extensions import db
 from tests.support.servers import ROOT
 
 
@@ -98,3 +100,17 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+
+
+def start(client: VisitorClient, message="My order did not arrive", name="Maria Lopez",
+          email="maria@example.com") -> dict:
+    """Start a chat as a visitor; return the ack, which must not be an error."""
+    ack = client.call("start", {"name": name, "email": email, "message": message})
+    assert "error" not in ack, ack
+    return ack
+
+
+def fresh(model, **where) -> list:
+    """Return the rows of ``model`` as the database holds them now (servers write them)."""
+    db.session.expire_all()
+    return db.session.scalars(select(model).filter_by(**where)).all()
