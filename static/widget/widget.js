@@ -69,6 +69,8 @@
   var emailInput = field("hdc-email", "Email", "input", { type: "email", autocomplete: "email", required: "",
     maxlength: "254" });
   var questionInput = field("hdc-question", "Question", "textarea", { rows: "3", required: "", maxlength: "10000" });
+  var suggestions = el("div", { "class": "hdc-suggest", "aria-live": "polite", hidden: "" });
+  form.appendChild(suggestions);
   var formError = el("p", { "class": "hdc-error", role: "alert" });
   form.appendChild(formError);
   form.appendChild(el("button", { type: "submit", "class": "hdc-primary" }, "Start chat"));
@@ -277,6 +279,35 @@
       });
     });
   });
+
+  /* Knowledge-base articles that may answer the question, as it is typed (when the desk has a knowledge base). */
+  var suggestTimer = null;
+  var lastQuery = "";
+  function suggest() {
+    var q = questionInput.value.trim();
+    if (q === lastQuery) { return; }
+    lastQuery = q;
+    if (q.length < 3 || !window.fetch) { suggestions.hidden = true; return; }
+    window.fetch(BASE + "/kb/suggest?limit=3&q=" + encodeURIComponent(q))
+      .then(function (r) { return r.ok ? r.json() : { items: [] }; })
+      .then(function (data) {
+        if (q !== lastQuery) { return; }
+        suggestions.textContent = "";
+        var items = (data && data.items) || [];
+        suggestions.hidden = !items.length;
+        if (!items.length) { return; }
+        suggestions.appendChild(el("p", { "class": "hdc-suggest-title" }, "These articles may answer it:"));
+        var list = el("ul", {});
+        items.forEach(function (item) {
+          var li = el("li", {});
+          li.appendChild(el("a", { href: item.url, target: "_blank", rel: "noopener" }, item.title));
+          list.appendChild(li);
+        });
+        suggestions.appendChild(list);
+      })
+      .catch(function () { suggestions.hidden = true; });
+  }
+  questionInput.addEventListener("input", function () { clearTimeout(suggestTimer); suggestTimer = setTimeout(suggest, 300); });
 
   var typingSent = false;
   var idleTimer = null;
