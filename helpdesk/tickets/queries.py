@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, bindparam, func, or_, select
 
 from helpdesk.extensions import db
 from helpdesk.models import Agent, Team, Ticket
@@ -62,7 +62,9 @@ class View:
 
 
 def _open():
-    return Ticket.status.in_(OPEN_STATUSES)
+    # Rendered as literals, not parameters: only then can PostgreSQL match the partial
+    # "open" indexes (a cached generic plan cannot prove `status IN ($1, $2, $3)` implies them).
+    return Ticket.status.in_(bindparam("open_statuses", OPEN_STATUSES, expanding=True, literal_execute=True))
 
 
 VIEWS = {
