@@ -222,3 +222,31 @@ def corpus(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent (CI always has ../shared/corpora)")
     return path
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    """Start a real SMTP server (aiosmtpd) for the whole run."""
+    from tests.support.smtp import SmtpServer
+
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp(smtp_server, app):
+    """Return the SMTP server emptied and accepting mail; jobs run in ``app``, on a fresh SMTP connection.
+
+    Point the app at it with ``config_overrides`` returning SMTP_HOST/SMTP_PORT of ``smtp_server``.
+    """
+    from helpdesk.channels.email import smtp as smtp_client
+    from workers.app import set_app
+
+    smtp_server.messages.clear()
+    smtp_server.recipients.clear()
+    smtp_server.fail_with = None
+    set_app(app)
+    smtp_client.close()
+    yield smtp_server
+    smtp_client.close()

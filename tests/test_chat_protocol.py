@@ -12,18 +12,9 @@ from helpdesk.extensions import db
 from helpdesk.models import Conversation, Message, Ticket
 from tests.support.chat import AgentClient, VisitorClient, Worker, fresh, start
 from tests.support.servers import HelpdeskServer
-from tests.support.smtp import SmtpServer
 
 pytestmark = pytest.mark.slow
 SHOP = "http://shop.example"
-
-
-@pytest.fixture(scope="module")
-def smtp_server():
-    """Start an SMTP server that keeps what the desk sends."""
-    server = SmtpServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -39,14 +30,6 @@ def server(server_env):
     process = HelpdeskServer(server_env).start()
     yield process
     process.stop()
-
-
-@pytest.fixture
-def smtp(smtp_server, app):
-    """Return the SMTP server, emptied for this test."""
-    smtp_server.messages.clear()
-    smtp_server.recipients.clear()
-    return smtp_server
 
 
 @pytest.fixture

@@ -13,8 +13,6 @@ from helpdesk.accounts import save_team
 from helpdesk.channels.email.intake import import_bytes
 from helpdesk.extensions import db
 from helpdesk.models import Attachment, CustomerIdentity, Message, Ticket
-from tests.support.smtp import SmtpServer
-from workers.app import set_app
 from workers.worker import run as run_worker
 
 PASSWORD = "correct horse battery"
@@ -23,27 +21,9 @@ PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
 
 
-@pytest.fixture(scope="module")
-def smtp_server():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def config_overrides(smtp_server):
     return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp_server.port}
-
-
-@pytest.fixture
-def smtp(smtp_server, app):
-    from helpdesk.channels.email import smtp as smtp_client
-
-    smtp_server.messages.clear()
-    smtp_server.fail_with = None
-    set_app(app)
-    smtp_client.close()
-    return smtp_server
 
 
 @pytest.fixture

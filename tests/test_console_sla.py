@@ -16,7 +16,6 @@ from helpdesk.models import AckTemplate, CalendarSettings, Closure, InboundEmail
 from helpdesk.models.base import utcnow
 from helpdesk.sla import acknowledgement, clocks, policies
 from helpdesk.tickets.queries import TicketFilter, list_tickets
-from tests.support.smtp import SmtpServer
 
 PASSWORD = "correct horse battery"
 
@@ -25,13 +24,6 @@ def sign_in(client, who):
     """Sign ``who`` in through the form."""
     assert client.post("/console/login", data={"email": who.email, "password": PASSWORD}).status_code == 302
     return client
-
-
-@pytest.fixture(scope="module")
-def smtp_server():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -12,34 +12,13 @@ from helpdesk.channels.email.ids import make_message_id, parse_own_id
 from helpdesk.channels.email.intake import import_bytes
 from helpdesk.extensions import db
 from helpdesk.models import CustomerIdentity, Message, Ticket
-from tests.support.smtp import SmtpServer
 from workers import mail as mail_jobs
-from workers.app import set_app
 from workers.worker import run as run_worker
-
-
-@pytest.fixture(scope="module")
-def smtp_server():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
 def config_overrides(smtp_server):
     return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp_server.port}
-
-
-@pytest.fixture
-def smtp(smtp_server, app):
-    smtp_server.messages.clear()
-    smtp_server.recipients.clear()
-    smtp_server.fail_with = None
-    set_app(app)
-    from helpdesk.channels.email import smtp as smtp_client
-
-    smtp_client.close()
-    return smtp_server
 
 
 def agent_replies(smtp, total: int) -> list:

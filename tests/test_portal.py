@@ -15,31 +15,12 @@ from helpdesk.models.base import utcnow
 from helpdesk.models.selfservice import PortalLoginToken, SatisfactionRating
 from helpdesk.portal import satisfaction, tokens
 from helpdesk.portal.links import ticket_key
-from tests.support.smtp import SmtpServer
-from workers.app import set_app
 from workers.worker import run as run_worker
-
-
-@pytest.fixture(scope="module")
-def smtp_server():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
 def config_overrides(smtp_server):
     return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp_server.port}
-
-
-@pytest.fixture
-def smtp(smtp_server, app):
-    smtp_server.messages.clear()
-    set_app(app)
-    from helpdesk.channels.email import smtp as smtp_client
-
-    smtp_client.close()
-    return smtp_server
 
 
 def sign_in(client, customer) -> None:

@@ -11,16 +11,7 @@ from helpdesk import tickets
 from helpdesk.extensions import db
 from helpdesk.models import Message, Ticket
 from helpdesk.models.selfservice import SatisfactionRating
-from tests.support.smtp import SmtpServer
-from workers.app import set_app
 from workers.worker import run as run_worker
-
-
-@pytest.fixture(scope="module")
-def smtp_server():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -31,16 +22,6 @@ def low_action() -> str:
 @pytest.fixture
 def config_overrides(smtp_server, low_action):
     return {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp_server.port, "HELPDESK_LOW_RATING_ACTION": low_action}
-
-
-@pytest.fixture
-def smtp(smtp_server, app):
-    smtp_server.messages.clear()
-    set_app(app)
-    from helpdesk.channels.email import smtp as smtp_client
-
-    smtp_client.close()
-    return smtp_server
 
 
 def surveys(smtp) -> list:

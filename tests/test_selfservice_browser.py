@@ -11,7 +11,6 @@ from sqlalchemy import select
 from helpdesk import tickets
 from helpdesk.extensions import db
 from helpdesk.models import Ticket
-from tests.support.smtp import SmtpServer
 from workers.app import set_app
 from workers.worker import run as run_worker
 
@@ -19,13 +18,6 @@ pytestmark = pytest.mark.browser
 
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="module")
-def smtp_server():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from helpdesk.extensions import db
 from helpdesk.models import Ticket, TicketEvent
 from helpdesk.sla import policies
 from tests.support.servers import ROOT, RedisServer
-from tests.support.smtp import SmtpServer
 
 
 @pytest.fixture
@@ -30,15 +29,8 @@ def redis_doomed():
 
 
 @pytest.fixture
-def smtp():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def config_overrides(redis_doomed, smtp):
-    return {"REDIS_URL": redis_doomed.url, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp.port}
+def config_overrides(redis_doomed, smtp_server):
+    return {"REDIS_URL": redis_doomed.url, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": smtp_server.port}
 
 
 @pytest.fixture
