@@ -250,3 +250,21 @@ def smtp(smtp_server, app):
     smtp_client.close()
     yield smtp_server
     smtp_client.close()
+
+
+@pytest.fixture
+def browser():
+    """Launch Debian's chromium through Playwright (skip, naming the package, when it is missing)."""
+    import shutil
+
+    from tests.support.browser import ARGS
+
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.skip("Debian package chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=ARGS)
+        yield browser
+        browser.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,12 +13,11 @@ from helpdesk.accounts import save_team
 from helpdesk.extensions import db
 from helpdesk.models import CannedResponse, Ticket
 from helpdesk.models.base import utcnow
+from tests.support.browser import new_page
 
 pytestmark = pytest.mark.browser
 
 PASSWORD = "correct horse battery"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
@@ -37,30 +35,11 @@ def live(live_server):
 
 
 @pytest.fixture
-def browser():
-    """Launch Debian's chromium (skip when it is not installed)."""
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.skip("Debian package chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
 def page(browser):
     """Return a fresh page that records CSP violations and script errors."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.problems = []
-    page.on("console", lambda m: page.problems.append(m.text) if m.type == "error" and "Content Security" in m.text
-            else None)
-    page.on("pageerror", lambda exc: page.problems.append(str(exc)))
+    page = new_page(browser, viewport={"width": 1280, "height": 800})
     yield page
-    context.close()
+    page.context.close()
 
 
 def sign_in(page, base: str, email: str) -> None:

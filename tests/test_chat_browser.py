@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from helpdesk.extensions import db
 from helpdesk.models import CannedResponse, Ticket
+from tests.support.browser import new_page
 from tests.support.servers import HelpdeskServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PASSWORD = "correct horse battery"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 HOSTILE = ["<img src=x onerror=alert(1)>", "<script>alert(2)</script>", "\"><svg onload=alert(3)>"]
 
 
@@ -24,32 +21,6 @@ def server(migrated):
     process = HelpdeskServer(migrated).start()
     yield process
     process.stop()
-
-
-@pytest.fixture
-def browser():
-    """Launch Debian's chromium (skip when it is not installed)."""
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.skip("Debian package chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=ARGS)
-        yield browser
-        browser.close()
-
-
-def new_page(browser, **options):
-    """Return a page in its own context that records script errors, CSP violations and dialogs."""
-    context = browser.new_context(**options)
-    page = context.new_page()
-    page.problems = []
-    page.on("console", lambda m: page.problems.append(m.text) if m.type == "error" and "Content Security" in m.text
-            else None)
-    page.on("pageerror", lambda exc: page.problems.append(str(exc)))
-    page.on("dialog", lambda dialog: (page.problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
-    return page
 
 
 def test_customer_and_agent_chat_and_see_each_other_typing(server, browser, make_agent, app):

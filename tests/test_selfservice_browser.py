@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 
 import pytest
 from sqlalchemy import select
@@ -11,13 +10,12 @@ from sqlalchemy import select
 from helpdesk import tickets
 from helpdesk.extensions import db
 from helpdesk.models import Ticket
+from tests.support.browser import new_page
 from workers.app import set_app
 from workers.worker import run as run_worker
 
 pytestmark = pytest.mark.browser
 
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture
@@ -26,30 +24,11 @@ def config_overrides(smtp_server):
 
 
 @pytest.fixture
-def browser():
-    """Launch Debian's chromium (skip when it is not installed)."""
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.skip("Debian package chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
 def page(browser):
     """Return a page that records CSP violations and script errors."""
-    context = browser.new_context(viewport={"width": 1100, "height": 900}, locale="en-GB")
-    page = context.new_page()
-    page.problems = []
-    page.on("console", lambda m: page.problems.append(m.text) if m.type == "error" and "Content Security" in m.text
-            else None)
-    page.on("pageerror", lambda exc: page.problems.append(str(exc)))
+    page = new_page(browser, viewport={"width": 1100, "height": 900}, locale="en-GB")
     yield page
-    context.close()
+    page.context.close()
 
 
 def deliver(app, smtp, count: int) -> list:
