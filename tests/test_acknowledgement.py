@@ -73,3 +73,24 @@ def test_gives_up_visibly_and_an_agent_can_retry(app, smtp):
     retry_delivery(message)
     db.session.commit()
     assert acknowledgement.send(ticket.id) == "sent"
+
+
+def test_a_job_failing_before_sending_gives_its_claim_back(app, smtp, monkeypatch):
+    """Redis dying under the budget check must not hold the acknowledgement back for CLAIM_SECONDS."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from helpdesk.channels.email import loops
+
+    ticket = web_ticket()
+
+    def redis_down(address):
+        raise RedisConnectionError("Connection refused")
+
+    monkeypatch.setattr(loops, "take_auto_mail_budget", redis_down)
+    with pytest.raises(RedisConnectionError):
+        acknowledgement.send(ticket.id)
+    db.session.expire_all()
+    assert db.session.get(Ticket, ticket.id).ack_status == "pending"
+    assert acknowledgement.owed() == [ticket.id]
+    monkeypatch.undo()
+    assert acknowledgement.send(ticket.id) == "sent"
