@@ -23,6 +23,8 @@ REFERENCE_OFFSET = 1000
 
 _OPEN = text("status IN ('new', 'open', 'pending')")
 _OPEN_UNASSIGNED = text("assignee_id IS NULL AND status IN ('new', 'open', 'pending')")
+_OPEN_DUE = text("sla_next_due_at IS NOT NULL AND sla_breached_at IS NULL AND status IN ('new', 'open', 'pending')")
+_OPEN_BREACHED = text("sla_breached_at IS NOT NULL AND status IN ('new', 'open', 'pending')")
 
 ticket_tag = Table(
     "ticket_tag",
@@ -63,9 +65,12 @@ class Ticket(db.Model):
                 ("ix_ticket_open_id", ("id",)),
                 ("ix_ticket_open_assignee_id", ("assignee_id", "id")),
                 ("ix_ticket_open_channel_id", ("channel", "id")),
-                ("ix_ticket_open_due_id", ("sla_next_due_at", "id")),
             )
         ),
+        # "Breaching soon" and "Breached": small partial indexes over the few tickets concerned.
+        Index("ix_ticket_open_due_id", "sla_next_due_at", "id", postgresql_where=_OPEN_DUE, sqlite_where=_OPEN_DUE),
+        Index("ix_ticket_open_breached_id", "sla_breached_at", "id", postgresql_where=_OPEN_BREACHED,
+              sqlite_where=_OPEN_BREACHED),
         Index("ix_ticket_open_unassigned_id", "id", postgresql_where=_OPEN_UNASSIGNED,
               sqlite_where=_OPEN_UNASSIGNED, postgresql_include=["team_id", "merged_into_id"]),
     )
@@ -96,9 +101,9 @@ class Ticket(db.Model):
     ack_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sla_policy_id: Mapped[int | None] = mapped_column(ForeignKey("sla_policy.id", ondelete="SET NULL"))
     #: The earliest due time of the clocks running now, for "Breaching soon".
-    sla_next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    sla_next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: When the ticket first breached a target, for "Breached".
-    sla_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    sla_breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: Names of the SLA targets this ticket has breached.
     sla_breaches: Mapped[list] = mapped_column(JSON, default=list)
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("ticket.id"))

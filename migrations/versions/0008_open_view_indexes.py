@@ -18,17 +18,28 @@ INDEXES = {
     "ix_ticket_open_id": (["id"], OPEN),
     "ix_ticket_open_assignee_id": (["assignee_id", "id"], OPEN),
     "ix_ticket_open_channel_id": (["channel", "id"], OPEN),
-    "ix_ticket_open_due_id": (["sla_next_due_at", "id"], OPEN),
     "ix_ticket_open_unassigned_id": (["id"], f"assignee_id IS NULL AND {OPEN}"),
 }
+#: The SLA views concern few tickets: index only those (the plain indexes were mostly NULLs).
+SLA_INDEXES = {
+    "ix_ticket_open_due_id": (["sla_next_due_at", "id"], f"sla_next_due_at IS NOT NULL AND sla_breached_at IS NULL AND {OPEN}"),
+    "ix_ticket_open_breached_id": (["sla_breached_at", "id"], f"sla_breached_at IS NOT NULL AND {OPEN}"),
+}
+PLAIN = {"ix_ticket_sla_next_due_at": "sla_next_due_at", "ix_ticket_sla_breached_at": "sla_breached_at"}
 
 
 def upgrade():
     for name, (columns, where) in INDEXES.items():
         op.create_index(name, "ticket", columns, postgresql_where=sa.text(where), sqlite_where=sa.text(where),
                         postgresql_include=["team_id", "merged_into_id"])
+    for name, (columns, where) in SLA_INDEXES.items():
+        op.create_index(name, "ticket", columns, postgresql_where=sa.text(where), sqlite_where=sa.text(where))
+    for name in PLAIN:
+        op.drop_index(name, table_name="ticket")
 
 
 def downgrade():
-    for name in INDEXES:
+    for name, column in PLAIN.items():
+        op.create_index(name, "ticket", [column])
+    for name in [*INDEXES, *SLA_INDEXES]:
         op.drop_index(name, table_name="ticket")
