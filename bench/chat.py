@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import subprocess
 import sys
 import tempfile
@@ -44,7 +45,7 @@ SCHEMA = "bench_chat"
 AGENTS = 20
 #: (case, visitors, messages/s, p50 goal ms, p99 goal ms)
 ROUND_TRIPS = {"rt1000": (1_000, 500.0, 3.0, 50.0), "rt5000": (5_000, 250.0, None, 100.0)}
-MODES_SCALE = (300, 150.0)
+MODES_SCALE = (200, 30.0)
 MEMORY_GOAL_KIB = 64.0
 RESTART_MESSAGES, RESTART_VISITORS, RESTART_KILLS, RESTART_RATE = 1_000, 50, 5, 40.0
 
@@ -106,6 +107,14 @@ class Desk:
         """Return the summed VmRSS of the server processes, KiB."""
         return sum(rss_kib(p.popen.pid) for p in self.procs)
 
+    def cpu_seconds(self) -> float:
+        """Return the summed user + system CPU time of the server processes so far."""
+        ticks = 0
+        for proc in self.procs:
+            fields = Path(f"/proc/{proc.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         for proc in self.procs:
             if proc:
@@ -156,8 +165,8 @@ def round_trip(workdir: Path, case: str, visitors: int, rate: float, seconds: fl
                  for n in range(loaders)]
         load_before = stack.load_average()
         rss_0 = desk.rss()
-        log.info("%s: %d visitors, %d agents, %d server(s) [%s], RSS %d KiB; connecting ...",
-                 case, visitors, len(desk.tokens), servers, mode, rss_0)
+        log.info("%s: %d visitors, %d agents, %d server(s) [%s, pid %s], RSS %d KiB; connecting ...",
+                 case, visitors, len(desk.tokens), servers, mode, [p.popen.pid for p in desk.procs], rss_0)
         loads = [Load(spec) for spec in specs]
         connected = _phase(loads)
         time.sleep(3)
@@ -172,9 +181,11 @@ def round_trip(workdir: Path, case: str, visitors: int, rate: float, seconds: fl
                  [s["started"] for s in started], [s["failed"] for s in started], [s["seconds"] for s in started],
                  rss_started, rate, seconds, stack.load_average())
         load_measure = stack.load_average()
+        cpu = desk.cpu_seconds()
         for load in loads:
             load.go()
         results = _phase(loads)
+        cpu = desk.cpu_seconds() - cpu
         load_after = stack.load_average()
     finally:
         for load in loads:
@@ -189,6 +200,7 @@ def round_trip(workdir: Path, case: str, visitors: int, rate: float, seconds: fl
               "rate_goal": rate, "rate": round(sum(r["rate"] for r in results), 1), "seconds": seconds,
               "sent": sum(r["sent"] for r in results), "errors": sum(r["errors"] for r in results),
               "error_samples": [e for r in results for e in r["error_samples"]][:5],
+              "server_cpu_ms_per_message": round(1000 * cpu / max(1, len(acked)), 2),
               "ack": stack.stats(acked), "delivery": stack.stats(delivered),
               "rss_kib": {"before": rss_0, "idle": rss_idle, "started": rss_started},
               "per_connection_kib": round((rss_idle - rss_0) / n, 1) if n else None,
@@ -315,7 +327,7 @@ def markdown(report: dict) -> str:
                     f"ms (max {a.get('max_ms', 0):.0f}); to the agent p50 {d.get('p50_ms', 0):.1f}, p99 "
                     f"{d.get('p99_ms', 0):.1f} ms ({d.get('count', 0):,}/{r['sent']:,}); {r['errors']} errors; "
                     f"RSS +{r['per_connection_kib']:g} KiB/connection idle, +{r['per_conversation_kib']:g} KiB "
-                    f"with a conversation")
+                    f"with a conversation; server CPU {r['server_cpu_ms_per_message']:g} ms/message")
         lines.append(f"| {r['case']} | {text} | {r['goal'] or '(comparison)'} | "
                      f"{met if r['goal'] else '–'} | {load} |")
     return "\n".join(lines) + "\n"

@@ -237,7 +237,7 @@ async def round_trip(spec: dict) -> None:
 
         began = time.monotonic()
         await _paced(range(count), spec["rate"], send, concurrency=10_000)
-        took = time.monotonic() - began
+        took = time.monotonic() - began  # until the last ack or time-out: the rate the server kept up with
         await asyncio.sleep(spec.get("drain", 3.0))  # late deliveries to agents
         _say(phase="result", sent=count, acked=acked, errors=len(errors), error_samples=errors[:5],
              delivered=delivered, seconds=round(took, 2), rate=round(count / took, 1))

@@ -97,9 +97,9 @@ class AgentNamespace(Namespace):
         data = body_of(data)
         cid, body = client_id(data), text(data, "body", MAX_BODY)
         agent, conversation = self._conversation(data)
-        message = service.agent_message(conversation, agent, cid, body)
+        ack = payloads.acknowledgement(service.agent_message(conversation, agent, cid, body))
         db.session.commit()
-        return {"id": message.id, "created_at": payloads.message(message)["created_at"]}
+        return ack
 
     @handler
     def on_history(self, data=None):

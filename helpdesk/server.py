@@ -9,7 +9,16 @@ from gevent import monkey
 monkey.patch_all()
 
 import argparse  # noqa: E402
+import resource  # noqa: E402
 import sys  # noqa: E402
+
+
+def raise_fd_limit() -> int:
+    """Raise the open-file limit to the hard limit: every WebSocket is a descriptor, and 1,024 is a common default."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     config.SOCKETIO_ASYNC_MODE = "gevent"
+    raise_fd_limit()
 
     from helpdesk import create_app
     from helpdesk.extensions import socketio

@@ -118,9 +118,9 @@ class ChatNamespace(Namespace):
         data = body_of(data)
         cid, body = client_id(data), text(data, "body", MAX_BODY)
         conversation = self._conversation()
-        message = service.customer_message(conversation, cid, body, sid=request.sid)
+        ack = payloads.acknowledgement(service.customer_message(conversation, cid, body, sid=request.sid))
         db.session.commit()
-        return {"id": message.id, "created_at": payloads.message(message)["created_at"]}
+        return ack
 
     @handler
     def on_history(self, data=None):

@@ -27,6 +27,11 @@ def message(item: Message, conversation_id: int | None = None) -> dict:
     return data
 
 
+def acknowledgement(item: Message) -> dict:
+    """Return the ack of a stored message; build it before the commit, which expires the row."""
+    return {"id": item.id, "created_at": iso(item.created_at)}
+
+
 def history(conversation: Conversation, after_id: int | None, for_agent: bool = False) -> list[dict]:
     """Return the conversation's messages after ``after_id``, oldest first.
 

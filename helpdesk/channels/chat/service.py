@@ -92,17 +92,17 @@ def customer_message(conversation: Conversation, client_id: str, body: str, sid:
         conversation.ticket = received.ticket  # the ticket was closed: the chat continues on its follow-up
     conversation.last_activity_at = utcnow()
     db.session.flush()
-    on_commit(_announce, received.message.id, conversation.id, sid)
+    # Built now, while the rows are loaded: after the commit they are expired and
+    # would cost a query each, on every chat message.
+    on_commit(_announce, payloads.message(received.message), conversation.id,
+              conversation.agent_id or conversation.offered_agent_id, received.message.internal, sid)
     return received.message
 
 
-def _announce(message_id: int, conversation_id: int, sid: str | None) -> None:
-    message = db.session.get(Message, message_id)
-    conversation = db.session.get(Conversation, conversation_id)
-    realtime.to_visitor(conversation.id, "message", payloads.message(message), skip_sid=sid)
-    agent_id = conversation.agent_id or conversation.offered_agent_id
+def _announce(payload: dict, conversation_id: int, agent_id: int | None, internal: bool, sid: str | None) -> None:
+    realtime.to_visitor(conversation_id, "message", payload, skip_sid=sid)
     if agent_id:
-        realtime.to_agent(agent_id, "message", payloads.message(message, conversation.id))
+        realtime.to_agent(agent_id, "message", {**payload, "conversation_id": conversation_id, "internal": internal})
 
 
 def agent_message(conversation: Conversation, agent: Agent, client_id: str, body: str) -> Message:
