@@ -1,30 +1,25 @@
-"""SLA jobs: timers, the per-minute sweep, and acknowledgements."""
+"""SLA jobs: batch checks at due times, the per-minute sweep, and acknowledgements."""
 
 from __future__ import annotations
 
 import logging
 
-from helpdesk.extensions import db
-from helpdesk.models.base import utcnow
-from helpdesk.sla import acknowledgement, clocks
+from helpdesk.sla import acknowledgement, timers
 from workers.app import get_app
-from workers.queues import enqueue
 
 log = logging.getLogger(__name__)
 
 
-def check_clock(ticket_id: int, target: str) -> str:
-    """Warn or breach one clock whose time has come; a no-op when it was met or moved."""
+def check_due() -> dict[str, int]:
+    """Warn and breach every clock whose time has come (queued for each second something is due)."""
     with get_app().app_context():
-        result = clocks.check(ticket_id, target)
-        db.session.commit()
-        return result
+        return timers.handle_due()
 
 
-def send_acknowledgement(ticket_id: int) -> str:
-    """Send a ticket's acknowledgement if it is still owed."""
+def send_acknowledgements() -> dict[str, int]:
+    """Send every acknowledgement still owed, one after another on one SMTP connection."""
     with get_app().app_context():
-        return acknowledgement.send(ticket_id)
+        return acknowledgement.send_owed()
 
 
 def sweep() -> dict[str, int]:
@@ -34,16 +29,8 @@ def sweep() -> dict[str, int]:
     delays a timer by a minute at most and loses nothing.
     """
     with get_app().app_context():
-        now = utcnow()
-        handled = {"breached": 0, "warned": 0, "acknowledgements": 0}
-        for ticket_id, target in clocks.due_clocks(now):
-            result = clocks.check(ticket_id, target, now)
-            db.session.commit()
-            if result in ("breached", "warned"):
-                handled[result] += 1
-        for ticket_id in acknowledgement.owed(now):
-            enqueue("workers.sla.send_acknowledgement", ticket_id, queue_name="sla", job_id=f"ack-{ticket_id}")
-            handled["acknowledgements"] += 1
+        handled = timers.handle_due()
+        handled.update(acknowledgement.send_owed())
         if any(handled.values()):
             log.info("sweep: %s", handled)
         return handled

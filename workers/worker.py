@@ -11,6 +11,7 @@ from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker
 
+from helpdesk.sla import timers
 from workers.queues import QUEUES, queue, redis_connection
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ def run(burst: bool = False) -> bool:
     if not burst:
         every = current_app.config["SWEEP_SECONDS"]
         threading.Thread(target=_ticker, args=(current_app.config["REDIS_URL"], every, stop), daemon=True).start()
+        app = current_app._get_current_object()
+        threading.Thread(target=timers.run_timer_loop, args=(app, stop), name="sla-timers", daemon=True).start()
     # SimpleWorker runs jobs in this process (no fork per job: an acknowledgement
     # costs milliseconds, not a fork). Each job pushes its own app context, and
     # so gets a fresh database session that is removed when the job ends.

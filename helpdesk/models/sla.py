@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from helpdesk.extensions import db
 from helpdesk.models.base import UTCDateTime, utcnow
 
 TARGETS = ("first_response", "next_response", "resolution")
+_RUNNING = "segment_started_at IS NOT NULL AND fulfilled_at IS NULL"
+_PENDING_DUE = text(f"{_RUNNING} AND breached_at IS NULL")
+_PENDING_WARN = text(f"{_RUNNING} AND warned_at IS NULL")
 ESCALATIONS = ("none", "raise_priority", "reassign_lead")
 
 
@@ -54,8 +57,10 @@ class SlaClock(db.Model):
 
     __table_args__ = (
         UniqueConstraint("ticket_id", "target"),
-        Index("ix_sla_clock_due", "breached_at", "due_at"),
-        Index("ix_sla_clock_warn", "warned_at", "warn_at"),
+        # Only clocks still running and unhandled: met and breached clocks pile up forever,
+        # and the timer loop asks for the earliest of the rest several times a second.
+        Index("ix_sla_clock_pending_due", "due_at", postgresql_where=_PENDING_DUE, sqlite_where=_PENDING_DUE),
+        Index("ix_sla_clock_pending_warn", "warn_at", postgresql_where=_PENDING_WARN, sqlite_where=_PENDING_WARN),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

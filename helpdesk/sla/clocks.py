@@ -13,7 +13,7 @@ racing each other still breach a clock exactly once.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 
@@ -224,6 +224,20 @@ def check(ticket_id: int, target: str, now: datetime | None = None) -> str:
             on_commit(realtime.ticket_changed, ticket_id, "sla_warning")
             return "warned"
     return "not yet"
+
+
+def next_due(now: datetime) -> datetime | None:
+    """Return the earliest warning or due time still to be handled (for the timer loop's sleep)."""
+    from sqlalchemy import func
+
+    running = SlaClock.segment_started_at.isnot(None) & SlaClock.fulfilled_at.is_(None)
+    due = db.session.scalar(select(func.min(SlaClock.due_at)).where(running, SlaClock.breached_at.is_(None)))
+    warn = db.session.scalar(select(func.min(SlaClock.warn_at)).where(running, SlaClock.warned_at.is_(None)))
+    times = [t for t in (due, warn) if t is not None]
+    if not times:
+        return None
+    earliest = min(times)
+    return earliest.replace(tzinfo=UTC) if earliest.tzinfo is None else earliest
 
 
 def due_clocks(now: datetime, limit: int = 500) -> list[tuple[int, str]]:
