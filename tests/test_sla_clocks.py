@@ -150,3 +150,17 @@ def test_new_human_requests_owe_an_acknowledgement(app, channel):
 def test_machine_mail_and_other_channels_owe_none(app):
     assert receive(machine=True).ack_status == "skipped"
     assert receive(channel="phone", contact=tickets.Contact(phone="+14155550100")).ack_status is None
+
+
+def test_one_pass_handles_every_clock_due_and_says_when_to_wake(app):
+    from helpdesk.sla import timers
+
+    made = [receive(contact=tickets.Contact(email=f"c{n}@example.com"), priority="urgent") for n in range(20)]
+    db.session.commit()
+    assert clocks.next_due(MONDAY_10) == MONDAY_10 + timedelta(minutes=45)  # the first warning
+    assert timers.handle_due(MONDAY_10 + timedelta(minutes=59)) == {"breached": 0, "warned": 20}
+    assert timers.handle_due(MONDAY_10 + timedelta(minutes=61)) == {"breached": 20, "warned": 0}
+    assert timers.handle_due(MONDAY_10 + timedelta(minutes=62)) == {"breached": 0, "warned": 0}
+    assert all(db.session.get(type(t), t.id).sla_breaches == ["first_response"] for t in made)
+    # Next: the resolution warnings (75 % of eight hours around the clock).
+    assert clocks.next_due(MONDAY_10 + timedelta(minutes=62)) == MONDAY_10 + timedelta(hours=6)
