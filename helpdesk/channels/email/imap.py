@@ -129,6 +129,8 @@ def sync(client: IMAPClient) -> dict[str, int]:
     if mailbox.last_uid and current_app.config.get("IMAP_PROCESSED_FOLDER"):
         # Committed but not moved (a crash between the two): finish the move now.
         _move(client, client.search(["UID", f"1:{mailbox.last_uid}"]))
+    # From here on, an EXISTS in imaplib's store means mail arrived after this SEARCH (see _idle_until_news).
+    client._imap.untagged_responses.clear()
     uids = sorted(u for u in client.search(["UID", f"{mailbox.last_uid + 1}:*"]) if u > mailbox.last_uid)
     mailbox.waiting = len(uids)
     db.session.commit()
@@ -190,6 +192,10 @@ def _idle_until_news(client: IMAPClient, lock: MailboxLock) -> None:
     worst, mail that slipped through waits IDLE_CHECK_SECONDS.
     """
     pending = client._imap.untagged_responses  # what imaplib kept from earlier commands' replies
+    if pending.get("EXISTS"):
+        pending.clear()  # mail announced in a reply to the last sync's own commands: sync again now
+        lock.renew()
+        return
     pending.clear()
     client.idle()
     try:
