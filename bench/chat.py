@@ -322,8 +322,9 @@ def markdown(report: dict) -> str:
                     f"{r['seconds']:.0f} s")
         else:
             a, d = r["ack"], r["delivery"]
-            text = (f"{r['connected']:,} connections on {r['servers']} {r['mode']} process(es), {r['rate']:g} msg/s "
-                    f"for {r['seconds']:g} s: ack p50 **{a.get('p50_ms', 0):.1f}**, p99 **{a.get('p99_ms', 0):.1f}** "
+            text = (f"{r['connected']:,} connections on {r['servers']} {r['mode']} process(es), "
+                    f"{r['rate_goal']:g} msg/s offered for {r['seconds']:g} s, {a.get('count', 0):,} of "
+                    f"{r['sent']:,} acked: ack p50 **{a.get('p50_ms', 0):.1f}**, p99 **{a.get('p99_ms', 0):.1f}** "
                     f"ms (max {a.get('max_ms', 0):.0f}); to the agent p50 {d.get('p50_ms', 0):.1f}, p99 "
                     f"{d.get('p99_ms', 0):.1f} ms ({d.get('count', 0):,}/{r['sent']:,}); {r['errors']} errors; "
                     f"RSS +{r['per_connection_kib']:g} KiB/connection idle, +{r['per_conversation_kib']:g} KiB "
