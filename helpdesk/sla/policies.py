@@ -7,6 +7,7 @@ import functools
 from flask import current_app
 from sqlalchemy import func, select
 
+from helpdesk import txcache
 from helpdesk.extensions import db
 from helpdesk.models import CalendarSettings, Closure, SlaPolicy, Ticket
 from helpdesk.models.sla import ESCALATIONS
@@ -39,10 +40,14 @@ def _build(hours: str, timezone: str, holidays: str, closures: tuple) -> Busines
     return BusinessCalendar.build(hours, timezone, holidays, closures)
 
 
-def business_calendar() -> BusinessCalendar:
-    """Return the desk's business calendar as configured now."""
+def _load_calendar() -> BusinessCalendar:
     closures = tuple(db.session.execute(select(Closure.first_day, Closure.last_day).order_by(Closure.id)).all())
     return _build(*calendar_settings(), tuple(tuple(c) for c in closures))
+
+
+def business_calendar() -> BusinessCalendar:
+    """Return the desk's business calendar as configured now (read once per transaction)."""
+    return txcache.cached("sla.calendar", (CalendarSettings, Closure), _load_calendar)
 
 
 def calendar_for(business: bool) -> BusinessCalendar:
@@ -85,10 +90,23 @@ def ensure_defaults() -> None:
     db.session.flush()
 
 
-def ordered() -> list[SlaPolicy]:
-    """Return every policy in match order."""
+def _load_ordered() -> list[SlaPolicy]:
+    found = list(db.session.scalars(select(SlaPolicy).order_by(SlaPolicy.position, SlaPolicy.id)))
+    if found:
+        return found
     ensure_defaults()
     return list(db.session.scalars(select(SlaPolicy).order_by(SlaPolicy.position, SlaPolicy.id)))
+
+
+def ordered() -> list[SlaPolicy]:
+    """Return every policy in match order (read once per transaction; defaults created when there are none)."""
+    return list(txcache.cached("sla.policies", (SlaPolicy,), _load_ordered))
+
+
+def forget() -> None:
+    """Make the next ordered() and business_calendar() read the database again."""
+    txcache.forget("sla.policies")
+    txcache.forget("sla.calendar")
 
 
 def match(ticket: Ticket) -> SlaPolicy | None:
@@ -149,4 +167,5 @@ def create_policy(name: str, match: dict | None = None, first_response_minutes=N
     policy = SlaPolicy(position=position, **values)
     db.session.add(policy)
     db.session.flush()
+    forget()
     return policy

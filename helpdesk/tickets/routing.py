@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from helpdesk import txcache
 from helpdesk.extensions import db
 from helpdesk.models import Team, Ticket
 
@@ -18,7 +19,8 @@ def route(ticket: Ticket) -> Team | None:
     owner = ticket.customer.account_owner
     if owner is not None and owner.teams:
         return owner.teams[0]
-    for team in db.session.scalars(select(Team).order_by(Team.name)):
+    teams = txcache.cached("teams", (Team,), lambda: list(db.session.scalars(select(Team).order_by(Team.name))))
+    for team in teams:
         if ticket.channel in team.channel_list:
             return team
     return None
