@@ -29,9 +29,12 @@ def _key_column() -> str:
     return "key" if db.engine.dialect.name == "postgresql" else "rowid"
 
 
-def _put(kind: str, ref_id: int, body: str, ticket_id: int | None, customer_id: int | None) -> None:
+def _put(kind: str, ref_id: int, body: str, ticket_id: int | None, customer_id: int | None,
+         new: bool = False) -> None:
+    """Replace the row of ``kind``/``ref_id``; ``new`` says it was just created, so it has no row to delete."""
     key, column = _key(kind, ref_id), _key_column()
-    db.session.execute(text(f"DELETE FROM search_index WHERE {column} = :key"), {"key": key})
+    if not new:
+        db.session.execute(text(f"DELETE FROM search_index WHERE {column} = :key"), {"key": key})
     if body.strip():
         db.session.execute(
             text(
@@ -42,22 +45,22 @@ def _put(kind: str, ref_id: int, body: str, ticket_id: int | None, customer_id: 
         )
 
 
-def index_ticket(ticket) -> None:
-    """Index the ticket's subject and reference."""
-    _put("ticket", ticket.id, f"{ticket.reference} {ticket.subject}", ticket.id, None)
+def index_ticket(ticket, new: bool = False) -> None:
+    """Index the ticket's subject and reference (``new``: the ticket was just created)."""
+    _put("ticket", ticket.id, f"{ticket.reference} {ticket.subject}", ticket.id, None, new)
 
 
-def index_message(message) -> None:
-    """Index one message's text under its ticket."""
-    _put("message", message.id, message.body_text or "", message.ticket_id, None)
+def index_message(message, new: bool = False) -> None:
+    """Index one message's text under its ticket (``new``: the message was just created)."""
+    _put("message", message.id, message.body_text or "", message.ticket_id, None, new)
 
 
-def index_customer(customer) -> None:
+def index_customer(customer, new: bool = False) -> None:
     """Index a customer's name and identities."""
     words = [customer.name or ""] + [i.value for i in customer.identities]
     # Index the local part and domain of addresses on their own too.
     words += [part for i in customer.identities if i.kind == "email" for part in i.value.split("@")]
-    _put("customer", customer.id, " ".join(words), None, customer.id)
+    _put("customer", customer.id, " ".join(words), None, customer.id, new)
 
 
 def reindex_ticket_messages(ticket) -> None:

@@ -100,5 +100,5 @@ def find_or_create_customer(contact: Contact) -> tuple[Customer, bool]:
         customer.identities.append(CustomerIdentity(kind=kind, value=value))
     if created or added:
         db.session.flush()
-        search.index_customer(customer)
+        search.index_customer(customer, new=created)
     return customer, created

@@ -103,7 +103,7 @@ def open_ticket(customer: Customer, channel: str, subject: str, priority: str = 
     db.session.flush()
     record(ticket, "created", actor, channel=channel, team=ticket.team.name if ticket.team else None)
     clocks.on_ticket_opened(ticket, ticket.created_at)
-    search.index_ticket(ticket)
+    search.index_ticket(ticket, new=True)
     on_commit(realtime.ticket_changed, ticket.id, "created")
     return ticket
 
@@ -212,5 +212,5 @@ def receive(inbound: Inbound, actor=None) -> Received:
         if not inbound.machine:
             clocks.on_customer_message(ticket, now)
         on_commit(realtime.ticket_changed, ticket.id, "message")
-    search.index_message(message)
+    search.index_message(message, new=True)
     return Received(ticket, message, created=created)
