@@ -33,6 +33,12 @@ def _put(kind: str, ref_id: int, body: str, ticket_id: int | None, customer_id: 
          new: bool = False) -> None:
     """Replace the row of ``kind``/``ref_id``; ``new`` says it was just created, so it has no row to delete."""
     key, column = _key(kind, ref_id), _key_column()
+    # The index reads nothing the ORM holds back, so pending changes need not be flushed first.
+    with db.session.no_autoflush:
+        _write(column, key, body, ticket_id, customer_id, new)
+
+
+def _write(column: str, key: int, body: str, ticket_id: int | None, customer_id: int | None, new: bool) -> None:
     if not new:
         db.session.execute(text(f"DELETE FROM search_index WHERE {column} = :key"), {"key": key})
     if body.strip():

@@ -14,7 +14,7 @@ from helpdesk.extensions import db
 from helpdesk.models import Attachment, Customer, Message, Ticket
 from helpdesk.models.base import utcnow
 from helpdesk.sanitize import clean_html
-from helpdesk.sla import clocks
+from helpdesk.sla import clocks, policies
 from helpdesk.storage import store
 from helpdesk.tickets import routing, threading
 from helpdesk.tickets.events import record
@@ -98,8 +98,12 @@ def open_ticket(customer: Customer, channel: str, subject: str, priority: str = 
         created_at=now,
         updated_at=now,
     )
-    db.session.add(ticket)
+    # Team and policy go into the INSERT (each used to cost an UPDATE right after it);
+    # on_ticket_opened matches the same policy again and finds nothing to change.
     ticket.team = routing.route(ticket)
+    db.session.add(ticket)
+    policy = policies.match(ticket)
+    ticket.sla_policy_id = policy.id if policy else None
     db.session.flush()
     record(ticket, "created", actor, channel=channel, team=ticket.team.name if ticket.team else None)
     clocks.on_ticket_opened(ticket, ticket.created_at)
@@ -184,6 +188,9 @@ def receive(inbound: Inbound, actor=None) -> Received:
             clocks.on_status_change(ticket, old, "open", now)
 
     now = inbound.received_at or utcnow()
+    if created:
+        # before the flush below, so the ticket's acknowledgement status joins its one UPDATE
+        _want_acknowledgement(ticket, inbound, meta)
     if inbound.participants:
         meta["participants"] = sorted(set(inbound.participants))[:50]
     message = Message(
@@ -205,9 +212,7 @@ def receive(inbound: Inbound, actor=None) -> Received:
         ticket.last_customer_message_at = now
     ticket.updated_at = utcnow()
     db.session.flush()
-    if created:
-        _want_acknowledgement(ticket, inbound, meta)
-    else:
+    if not created:
         record(ticket, "customer_message", customer, message_id=message.id, channel=inbound.channel)
         if not inbound.machine:
             clocks.on_customer_message(ticket, now)

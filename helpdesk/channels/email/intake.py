@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from helpdesk import storage, tickets
@@ -182,6 +182,9 @@ def store_raw(mailbox: Mailbox | None, uidvalidity: int | None, batch: list[Fetc
             db.session.add(row)
         rows.append(row)
     db.session.commit()
+    # The commit expired the rows: load them back in one SELECT rather than one each on first use.
+    ids = [inspect(row).identity[0] for row in rows]
+    db.session.scalars(select(InboundEmail).where(InboundEmail.id.in_(ids))).all()
     return rows
 
 
