@@ -48,11 +48,28 @@ def _run(session: Session, transaction: SessionTransaction) -> None:
     if transaction.parent is not None or _READY not in session.info:
         return
     pending = session.info.pop(_READY)
+    keep = _prefetch(pending)  # noqa: F841 (holds the prefetched rows in the identity map while effects run)
     for _, fn, args, kwargs in pending:
         try:
             fn(*args, **kwargs)
         except Exception:  # one failed side effect must not undo the others
             log.exception("after-commit effect %s failed", getattr(fn, "__name__", fn))
+
+
+def _prefetch(pending: list) -> list:
+    """Let effects that read rows load them once for the whole commit (``fn.prefetch(list of args)``)."""
+    calls: dict[Callable, list[tuple]] = {}
+    for _, fn, args, _kwargs in pending:
+        if getattr(fn, "prefetch", None) is not None:
+            calls.setdefault(fn, []).append(args)
+    loaded = []
+    for fn, arg_lists in calls.items():
+        if len(arg_lists) > 1:
+            try:
+                loaded.append(fn.prefetch(arg_lists))
+            except Exception:  # only an optimisation: each effect still loads what it needs
+                log.exception("prefetch for %s failed", getattr(fn, "__name__", fn))
+    return loaded
 
 
 def _within(transaction: SessionTransaction | None, ancestor: SessionTransaction) -> bool:

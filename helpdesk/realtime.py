@@ -79,3 +79,16 @@ def ticket_changed(ticket_id: int, change: str) -> None:
         emit("ticket", payload, to=ADMINS)
     else:
         emit("ticket", payload, to=AGENTS)
+
+
+def _load_tickets(calls: list[tuple]) -> list:
+    """Load the tickets of many ticket_changed calls in one query (their customer, identities and tags too)."""
+    from sqlalchemy import select
+
+    from helpdesk.models import Ticket
+
+    ids = sorted({args[0] for args in calls})
+    return list(db.session.scalars(select(Ticket).where(Ticket.id.in_(ids))))
+
+
+ticket_changed.prefetch = _load_tickets  # see helpdesk.effects: one load per commit, not one per event
