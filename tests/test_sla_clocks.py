@@ -164,3 +164,21 @@ def test_one_pass_handles_every_clock_due_and_says_when_to_wake(app):
     assert all(db.session.get(type(t), t.id).sla_breaches == ["first_response"] for t in made)
     # Next: the resolution warnings (75 % of eight hours around the clock).
     assert clocks.next_due(MONDAY_10 + timedelta(minutes=62)) == MONDAY_10 + timedelta(hours=6)
+
+
+def test_one_timer_loop_leads_and_due_jobs_stand_aside(app):
+    from redis import Redis
+
+    from helpdesk.sla import timers
+    from workers.app import set_app
+    from workers.sla import check_due
+
+    connection = Redis.from_url(app.config["REDIS_URL"])
+    assert not timers.leader_alive()
+    assert timers._lead(connection, "worker-a") and timers._lead(connection, "worker-a")
+    assert not timers._lead(connection, "worker-b")
+    assert timers.leader_alive()
+    set_app(app)
+    assert check_due() == {}  # the leader's loop handles due clocks
+    connection.delete(timers.LEADER_KEY)  # the leader died: its key expires
+    assert timers._lead(connection, "worker-b")

@@ -11,8 +11,14 @@ log = logging.getLogger(__name__)
 
 
 def check_due() -> dict[str, int]:
-    """Warn and breach every clock whose time has come (queued for each second something is due)."""
+    """Warn and breach every clock whose time has come (queued for each second something is due).
+
+    Stands aside while a worker's timer loop leads: it has handled them already,
+    more punctually, and a second checker would only contend for the same rows.
+    """
     with get_app().app_context():
+        if timers.leader_alive():
+            return {}
         return timers.handle_due()
 
 

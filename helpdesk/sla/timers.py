@@ -31,6 +31,32 @@ log = logging.getLogger(__name__)
 
 #: The timer loop looks for new, earlier clocks at least this often (seconds).
 MAX_SLEEP = 1.0
+#: One worker's timer loop leads; the others stand by and take over within this many seconds.
+LEADER_KEY = "helpdesk:sla-timer-leader"
+LEADER_TTL = 5
+
+
+def _lead(connection, me: str) -> bool:
+    """Take or keep the timer leadership; without Redis, run anyway (claims keep breaches exactly-once)."""
+    try:
+        if connection.set(LEADER_KEY, me, nx=True, ex=LEADER_TTL):
+            return True
+        if connection.get(LEADER_KEY) == me.encode():
+            connection.expire(LEADER_KEY, LEADER_TTL)
+            return True
+        return False
+    except RedisError:
+        return True
+
+
+def leader_alive() -> bool:
+    """Say whether some worker's timer loop is running now (so a due-time job can stand aside)."""
+    from workers.queues import redis_connection
+
+    try:
+        return bool(redis_connection().exists(LEADER_KEY))
+    except RedisError:
+        return False
 
 
 def schedule(ticket_id: int, target: str, due_at: datetime | None, warn_at: datetime | None) -> None:
@@ -68,12 +94,26 @@ def handle_due(now: datetime | None = None) -> dict[str, int]:
 
 
 def run_timer_loop(app, stop: threading.Event) -> None:
-    """Handle due clocks as they come due until ``stop`` is set (a worker's background thread)."""
+    """Handle due clocks as they come due until ``stop`` is set (a worker's background thread).
+
+    Only the leading worker's loop works; two loops would only fight over the
+    same rows. The others check every LEADER_TTL seconds whether to take over.
+    """
+    import os
+    import socket
+
+    from redis import Redis
+
     from helpdesk.extensions import db
     from helpdesk.models.base import utcnow
     from helpdesk.sla import clocks
 
+    me = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    connection = Redis.from_url(app.config["REDIS_URL"], socket_connect_timeout=1, socket_timeout=1)
     while not stop.is_set():
+        if not _lead(connection, me):
+            stop.wait(LEADER_TTL / 2)
+            continue
         wait = MAX_SLEEP
         try:
             with app.app_context():
