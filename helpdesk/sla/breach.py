@@ -24,6 +24,8 @@ def _notify(ticket_id: int, target: str) -> None:
         "kind": "sla_breach", "reference": ticket.reference, "target": target,
         "message": f"{ticket.reference} breached its {target.replace('_', ' ')} target",
     }, to=realtime.AGENTS)
+    if ticket.assignee is None and (ticket.team is None or not ticket.team.members):
+        return  # nobody to email: no job
     enqueue("workers.mail.send_breach_notice", ticket_id, target, queue_name="mail",
             job_id=f"breach-notice-{ticket_id}-{target}-{int(ticket.sla_breached_at.timestamp())}")
 

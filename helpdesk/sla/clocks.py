@@ -243,8 +243,10 @@ def next_due(now: datetime) -> datetime | None:
 def due_clocks(now: datetime, limit: int = 500) -> list[tuple[int, str]]:
     """Return (ticket id, target) of running clocks whose warning or due time has passed unhandled."""
     running = SlaClock.segment_started_at.isnot(None) & SlaClock.fulfilled_at.is_(None)
+    # Ordered by id: two passes that overlap (the timer loop and the sweep) lock rows in
+    # the same order, so they wait for each other instead of deadlocking.
     breach = select(SlaClock.ticket_id, SlaClock.target).where(
-        running, SlaClock.breached_at.is_(None), SlaClock.due_at <= now).limit(limit)
+        running, SlaClock.breached_at.is_(None), SlaClock.due_at <= now).order_by(SlaClock.id).limit(limit)
     warn = select(SlaClock.ticket_id, SlaClock.target).where(
-        running, SlaClock.warned_at.is_(None), SlaClock.warn_at <= now).limit(limit)
+        running, SlaClock.warned_at.is_(None), SlaClock.warn_at <= now).order_by(SlaClock.id).limit(limit)
     return list(dict.fromkeys([*db.session.execute(breach).all(), *db.session.execute(warn).all()]))
