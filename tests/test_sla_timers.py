@@ -44,8 +44,12 @@ def worker(app, migrated, redis_doomed, smtp):
     try:
         process.wait(30)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # the supervisor and its worker child
-        process.wait(10)
+        pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # the supervisor's child, whatever state it is in
+    except ProcessLookupError:
+        pass
+    process.wait(10)
 
 
 @pytest.fixture

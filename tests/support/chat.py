@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -89,17 +90,25 @@ class Worker:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> Worker:
-        self.process = subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env={**os.environ, **self.env})
+        # Its own process group, so stop() can end the supervisor's child whatever state it is in.
+        self.process = subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env={**os.environ, **self.env},
+                                        start_new_session=True)
         return self
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(20)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+                pass
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)  # anything the supervisor left behind
+        except ProcessLookupError:
+            pass
+        self.process.wait(10)
 
 
 def start(client: VisitorClient, message="My order did not arrive", name="Maria Lopez",
