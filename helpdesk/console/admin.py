@@ -14,13 +14,6 @@ from helpdesk.extensions import db
 from helpdesk.models import Agent, CannedResponse, Team
 
 
-def _get(model, row_id: int):
-    row = db.session.get(model, row_id)
-    if row is None:
-        abort(404)
-    return row
-
-
 def _refuse(form, exc: accounts.AccountError, fallback: str) -> None:
     db.session.rollback()
     field = getattr(form, exc.field or "", None) or getattr(form, fallback)
@@ -57,7 +50,7 @@ def admin_agents():
 @admin_required
 def admin_agent(agent_id: int):
     """Edit an agent's name, email, role or password."""
-    agent = _get(Agent, agent_id)
+    agent = db.get_or_404(Agent, agent_id)
     form = AgentForm(obj=agent)
     if form.validate_on_submit():
         if agent.id == current_user.id and form.role.data != "admin":
@@ -80,7 +73,7 @@ def admin_agent(agent_id: int):
 @admin_required
 def admin_agent_active(agent_id: int):
     """Deactivate or reactivate an agent (never yourself)."""
-    agent = _get(Agent, agent_id)
+    agent = db.get_or_404(Agent, agent_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     if agent.id == current_user.id:
@@ -115,7 +108,7 @@ def admin_teams():
 @admin_required
 def admin_team(team_id: int | None):
     """Create or edit a team: channels, restriction, members and lead."""
-    team = _get(Team, team_id) if team_id else None
+    team = db.get_or_404(Team, team_id) if team_id else None
     form = TeamForm(obj=team)
     agents = _team_choices(form)
     if team is not None and not form.is_submitted():
@@ -169,7 +162,7 @@ def _title_taken(title: str, other_than: int | None = None) -> bool:
 @admin_required
 def admin_canned_edit(canned_id: int):
     """Edit a canned response."""
-    row = _get(CannedResponse, canned_id)
+    row = db.get_or_404(CannedResponse, canned_id)
     form = CannedForm(obj=row)
     if form.validate_on_submit():
         if _title_taken(form.title.data, row.id):
@@ -187,7 +180,7 @@ def admin_canned_edit(canned_id: int):
 @admin_required
 def admin_canned_delete(canned_id: int):
     """Delete a canned response."""
-    row = _get(CannedResponse, canned_id)
+    row = db.get_or_404(CannedResponse, canned_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     db.session.delete(row)

@@ -94,9 +94,7 @@ def admin_mailboxes():
 @admin_required
 def admin_mailbox_resync(mailbox_id: int):
     """Ask the watcher to fetch the whole folder again."""
-    mailbox = db.session.get(Mailbox, mailbox_id)
-    if mailbox is None:
-        abort(404)
+    mailbox = db.get_or_404(Mailbox, mailbox_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     health.request_resync(mailbox)
@@ -110,9 +108,7 @@ def admin_mailbox_resync(mailbox_id: int):
 @admin_required
 def admin_inbound_raw(inbound_id: int):
     """Show a stored raw email (one that failed to import has no ticket to reach it from)."""
-    row = db.session.get(InboundEmail, inbound_id)
-    if row is None:
-        abort(404)
+    row = db.get_or_404(InboundEmail, inbound_id)
     response = send_file(storage.path_for(row.sha256), mimetype="text/plain",
                          download_name=f"inbound-{inbound_id}.eml", as_attachment=False)
     response.headers["X-Content-Type-Options"] = "nosniff"

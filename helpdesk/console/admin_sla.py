@@ -73,11 +73,6 @@ def _refuse(form, exc: Exception, field: str | None, fallback: str = "name") -> 
     target.errors = [*target.errors, str(exc)]
 
 
-def _policy_or_404(policy_id: int) -> SlaPolicy:
-    policy = db.session.get(SlaPolicy, policy_id)
-    if policy is None:
-        abort(404)
-    return policy
 
 
 @bp.route("/admin/sla", methods=["GET", "POST"])
@@ -108,7 +103,7 @@ def admin_sla():
 @admin_required
 def admin_sla_policy(policy_id: int):
     """Edit an SLA policy."""
-    policy = _policy_or_404(policy_id)
+    policy = db.get_or_404(SlaPolicy, policy_id)
     form = PolicyForm()
     if not form.is_submitted():
         _fill_form(form, policy)
@@ -131,7 +126,7 @@ def admin_sla_policy(policy_id: int):
 @admin_required
 def admin_sla_delete(policy_id: int):
     """Delete an SLA policy."""
-    policy = _policy_or_404(policy_id)
+    policy = db.get_or_404(SlaPolicy, policy_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     try:
@@ -149,7 +144,7 @@ def admin_sla_delete(policy_id: int):
 @admin_required
 def admin_sla_move(policy_id: int):
     """Move a policy up or down the match order."""
-    policy = _policy_or_404(policy_id)
+    policy = db.get_or_404(SlaPolicy, policy_id)
     if not ConfirmForm().validate_on_submit() or request.form.get("direction") not in ("up", "down"):
         abort(400)
     settings.move_policy(policy, -1 if request.form["direction"] == "up" else 1)
@@ -228,9 +223,7 @@ def admin_closure_add():
 @admin_required
 def admin_closure_delete(closure_id: int):
     """Remove a closure."""
-    closure = db.session.get(Closure, closure_id)
-    if closure is None:
-        abort(404)
+    closure = db.get_or_404(Closure, closure_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     settings.delete_closure(closure)

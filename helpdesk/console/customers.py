@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -50,11 +50,6 @@ def _owner_choices() -> list[tuple[int, str]]:
     return [(NOBODY, "— Nobody —")] + [(a.id, a.name) for a in agents]
 
 
-def _customer_or_404(customer_id: int) -> Customer:
-    customer = db.session.get(Customer, customer_id)
-    if customer is None:
-        abort(404)
-    return customer
 
 
 def _render(customer: Customer, form: CustomerForm, identity_form: IdentityForm, status: int = 200):
@@ -70,7 +65,7 @@ def _render(customer: Customer, form: CustomerForm, identity_form: IdentityForm,
 @login_required
 def customer(customer_id: int):
     """Show a customer's profile and whole timeline; save profile edits."""
-    customer = _customer_or_404(customer_id)
+    customer = db.get_or_404(Customer, customer_id)
     form = CustomerForm(obj=customer if request.method == "GET" else None)
     form.account_owner.choices = _owner_choices()
     if request.method == "GET":
@@ -95,7 +90,7 @@ def customer(customer_id: int):
 @login_required
 def add_identity(customer_id: int):
     """Add an email address or phone number to a customer."""
-    customer = _customer_or_404(customer_id)
+    customer = db.get_or_404(Customer, customer_id)
     identity_form = IdentityForm()
     form = CustomerForm(formdata=None, obj=customer)
     form.account_owner.choices = _owner_choices()

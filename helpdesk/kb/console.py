@@ -22,12 +22,6 @@ def _agents_only():
     return None
 
 
-def get_or_404(model, row_id: int):
-    """Return the row or answer 404."""
-    row = db.session.get(model, row_id)
-    if row is None:
-        abort(404)
-    return row
 
 
 def refuse(form, exc: service.KbError, fallback: str) -> None:
@@ -77,7 +71,7 @@ def new_article():
 @bp.get("/<int:article_id>")
 def article(article_id: int):
     """Open an article's editor in its first language."""
-    item = get_or_404(Article, article_id)
+    item = db.get_or_404(Article, article_id)
     first = item.translation("en") or (item.translations[0] if item.translations else None)
     return redirect(url_for("kb_console.edit", article_id=item.id, language=first.language if first else "en"))
 
@@ -104,7 +98,7 @@ def _side_forms(item: Article) -> dict:
 @bp.route("/<int:article_id>/<language>", methods=["GET", "POST"])
 def edit(article_id: int, language: str):
     """Write or revise an article's text in ``language``."""
-    item = get_or_404(Article, article_id)
+    item = db.get_or_404(Article, article_id)
     if language not in service.LANGUAGES:
         abort(404)
     translation = item.translation(language)
@@ -129,7 +123,7 @@ def edit(article_id: int, language: str):
 @bp.post("/<int:article_id>/<language>/state")
 def set_state(article_id: int, language: str):
     """Publish or unpublish one language of an article."""
-    item = get_or_404(Article, article_id)
+    item = db.get_or_404(Article, article_id)
     translation = item.translation(language)
     if translation is None:
         abort(404)
@@ -148,7 +142,7 @@ def set_state(article_id: int, language: str):
 @bp.post("/<int:article_id>/<language>/delete")
 def delete_translation(article_id: int, language: str):
     """Delete one language of an article (the whole article when it was the last)."""
-    item = get_or_404(Article, article_id)
+    item = db.get_or_404(Article, article_id)
     translation = item.translation(language)
     if translation is None:
         abort(404)
@@ -166,7 +160,7 @@ def delete_translation(article_id: int, language: str):
 @bp.post("/<int:article_id>/delete")
 def delete_article(article_id: int):
     """Delete an article in every language."""
-    item = get_or_404(Article, article_id)
+    item = db.get_or_404(Article, article_id)
     service.delete_article(item)
     db.session.commit()
     flash("Article deleted.")
@@ -181,7 +175,7 @@ def _back(item: Article):
 @bp.post("/<int:article_id>/settings")
 def settings(article_id: int):
     """Move an article to another category or position."""
-    item = get_or_404(Article, article_id)
+    item = db.get_or_404(Article, article_id)
     form = ArticleSettingsForm(prefix="settings")
     _categories(form)
     if form.validate_on_submit():
@@ -196,7 +190,7 @@ def settings(article_id: int):
 @bp.post("/<int:article_id>/related")
 def related(article_id: int):
     """Choose the articles shown as related."""
-    item = get_or_404(Article, article_id)
+    item = db.get_or_404(Article, article_id)
     ids = [int(v) for v in request.form.getlist("related-related") if v.isdigit()]
     service.set_related(item, ids)
     db.session.commit()
@@ -207,7 +201,7 @@ def related(article_id: int):
 @bp.post("/<int:article_id>/file")
 def upload(article_id: int):
     """Attach a downloadable file to the article, replacing any earlier one."""
-    item = get_or_404(Article, article_id)
+    item = db.get_or_404(Article, article_id)
     upload = request.files.get("file-file")
     try:
         service.attach_file(item, upload.filename if upload else "", upload.read() if upload else b"",
@@ -224,7 +218,7 @@ def upload(article_id: int):
 @bp.post("/<int:article_id>/file/delete")
 def remove_file(article_id: int):
     """Remove the article's downloadable file."""
-    item = get_or_404(Article, article_id)
+    item = db.get_or_404(Article, article_id)
     service.remove_file(item)
     db.session.commit()
     flash("File removed.")

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from helpdesk.extensions import db
 from helpdesk.kb import console_bp as bp
 from helpdesk.kb import service
-from helpdesk.kb.console import get_or_404, refuse
+from helpdesk.kb.console import refuse
 from helpdesk.kb.forms import CategoryForm
 from helpdesk.kb.render import render_markdown
 from helpdesk.models.kb import Category
@@ -35,7 +35,7 @@ def categories():
 @bp.route("/categories/<int:category_id>", methods=["GET", "POST"])
 def category(category_id: int):
     """Rename or reorder a category."""
-    row = get_or_404(Category, category_id)
+    row = db.get_or_404(Category, category_id)
     form = CategoryForm(obj=row)
     if form.validate_on_submit():
         try:
@@ -53,7 +53,7 @@ def category(category_id: int):
 @bp.post("/categories/<int:category_id>/delete")
 def delete_category(category_id: int):
     """Delete an empty category."""
-    row = get_or_404(Category, category_id)
+    row = db.get_or_404(Category, category_id)
     try:
         service.delete_category(row)
     except service.KbError as exc:
