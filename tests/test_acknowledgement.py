@@ -60,6 +60,37 @@ def test_gives_up_visibly_and_an_agent_can_retry(app, smtp):
     assert acknowledgement.send(ticket.id) == "sent"
 
 
+def test_owed_acknowledgements_go_out_in_batches_each_once(app, smtp, monkeypatch):
+    monkeypatch.setattr(acknowledgement, "BATCH", 2)
+    made = [web_ticket(email=f"c{n}@example.com") for n in range(5)]
+    own = web_ticket(email=app.config["SUPPORT_ADDRESS"])
+    assert acknowledgement.send_owed() == {"acknowledgements": 5, "acknowledgement_failures": 0}
+    received = smtp.wait_for(5)
+    assert sorted(r[0] for r in smtp.recipients) == [f"c{n}@example.com" for n in range(5)]
+    for ticket, mail in zip(made, sorted(received, key=lambda m: m["To"]), strict=True):
+        db.session.refresh(ticket)
+        assert ticket.ack_status == "sent" and f"[{ticket.reference}]" in mail["Subject"]
+        assert mail["Auto-Submitted"] == "auto-replied"
+    db.session.refresh(own)
+    assert own.ack_status == "skipped"
+    assert acknowledgement.owed() == []
+    assert acknowledgement.send_owed() == {"acknowledgements": 0, "acknowledgement_failures": 0}
+    assert len(smtp.messages) == 5
+
+
+def test_a_refused_batch_stays_owed_and_goes_out_later(app, smtp):
+    made = [web_ticket(email=f"r{n}@example.com") for n in range(3)]
+    smtp.fail_with = "451 4.3.0 try later"
+    assert acknowledgement.send_owed() == {"acknowledgements": 0, "acknowledgement_failures": 3}
+    assert acknowledgement.owed() == [t.id for t in made]
+    smtp.fail_with = None
+    assert acknowledgement.send_owed() == {"acknowledgements": 3, "acknowledgement_failures": 0}
+    assert len(smtp.wait_for(3)) == 3
+    # one message per ticket, kept across the attempts, with its attempt noted
+    messages = db.session.query(Message).filter_by(client_id="acknowledgement").all()
+    assert len(messages) == 3 and all(m.delivery_status == "sent" and m.meta["attempts"] == 1 for m in messages)
+
+
 class TestRedisDown:
     """A Redis of the test's own, killed while the acknowledgement job runs."""
 

@@ -182,3 +182,76 @@ def test_one_timer_loop_leads_and_due_jobs_stand_aside(app):
     assert check_due() == {}  # the leader's loop handles due clocks
     connection.delete(timers.LEADER_KEY)  # the leader died: its key expires
     assert timers._lead(connection, "worker-b")
+
+
+def test_a_pass_larger_than_its_limit_commits_in_several_and_misses_none(app, monkeypatch):
+    from helpdesk.sla import timers
+
+    monkeypatch.setattr(timers, "PASS_LIMIT", 7)
+    made = [receive(contact=tickets.Contact(email=f"p{n}@example.com"), priority="urgent") for n in range(20)]
+    db.session.commit()
+    # one claim takes at most its limit, and does not warn clocks that are already due
+    assert clocks.check_due(MONDAY_10 + timedelta(minutes=61), limit=7) == {"breached": 7, "warned": 0}
+    db.session.commit()
+    assert timers.handle_due(MONDAY_10 + timedelta(minutes=61)) == {"breached": 13, "warned": 0}
+    for ticket in made:
+        db.session.refresh(ticket)
+        assert ticket.sla_breaches == ["first_response"]
+        assert ticket.sla_breached_at == MONDAY_10 + timedelta(minutes=61)
+        # the clock no longer runs unbreached, so the next due time is the resolution's
+        assert ticket.sla_next_due_at == clock(ticket, "resolution").due_at
+        assert sla_events(ticket)[-1] == ("sla.breach", "first_response")
+
+
+def test_a_clock_met_before_the_pass_is_not_breached(app, agent):
+    from helpdesk.sla import timers
+
+    met, missed = (receive(contact=tickets.Contact(email=f"m{n}@example.com"), priority="urgent") for n in range(2))
+    clocks.on_agent_reply(met, MONDAY_10 + timedelta(minutes=30))
+    db.session.commit()
+    assert timers.handle_due(MONDAY_10 + timedelta(minutes=61)) == {"breached": 1, "warned": 0}
+    assert clock(met, "first_response").breached_at is None
+    assert clock(missed, "first_response").breached_at == MONDAY_10 + timedelta(minutes=61)
+
+
+def test_a_clock_breached_in_a_pass_is_not_also_warned(app):
+    from helpdesk.sla import timers
+
+    ticket = receive(priority="urgent")
+    db.session.commit()
+    assert timers.handle_due(MONDAY_10 + timedelta(minutes=61)) == {"breached": 1, "warned": 0}
+    assert clock(ticket, "first_response").warned_at is None
+    assert ("sla.warn", "first_response") not in sla_events(ticket)
+
+
+def test_two_passes_at_once_breach_each_clock_exactly_once(app):
+    """The timer loop and the sweep may run together: they split the due clocks, never share one."""
+    import threading
+
+    from helpdesk.sla import timers
+
+    made = [receive(contact=tickets.Contact(email=f"t{n}@example.com"), priority="urgent") for n in range(30)]
+    db.session.commit()
+    now = MONDAY_10 + timedelta(minutes=61)
+    if db.engine.dialect.name == "postgresql":
+        # A clock another pass holds is skipped, not waited for (SQLite has no row locks).
+        held = clock(made[0], "first_response").id
+        db.session.commit()
+        with db.engine.connect() as other:
+            other.execute(select(SlaClock.id).where(SlaClock.id == held).with_for_update())
+            assert timers.handle_due(now) == {"breached": 29, "warned": 0}
+            other.rollback()
+    results = []
+
+    def run():
+        with app.app_context():
+            results.append(timers.handle_due(now)["breached"])
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(results) == (1 if db.engine.dialect.name == "postgresql" else 30)
+    breaches = db.session.scalars(select(TicketEvent.ticket_id).where(TicketEvent.kind == "sla.breach")).all()
+    assert sorted(breaches) == sorted(t.id for t in made)

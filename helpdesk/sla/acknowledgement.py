@@ -34,6 +34,10 @@ CLAIM_SECONDS = 120
 #: Sending attempts (jobs, retries and sweeps together) before the acknowledgement is marked failed.
 MAX_ATTEMPTS = 8
 CLIENT_ID = "acknowledgement"  #: unique per ticket (Message.ticket_id + client_id)
+#: Acknowledgements claimed, prepared and committed together.
+BATCH = 100
+#: Sent acknowledgements are committed at least this often (see _send_claimed).
+COMMIT_EVERY = 10
 
 DEFAULTS = {
     "en": (
@@ -68,13 +72,16 @@ def queue_acknowledgement(ticket_id: int) -> None:
         log.warning("could not queue the acknowledgement of ticket %s; the sweep will send it", ticket_id)
 
 
-def template_for(language: str) -> tuple[str, str]:
-    """Return (subject, body) for ``language``: an admin's edit, else the built-in text, else English."""
+def template_for(language: str, edited: dict[str, tuple[str, str]] | None = None) -> tuple[str, str]:
+    """Return (subject, body) for ``language``: an admin's edit, else the built-in text, else English.
+
+    ``edited``: the admins' templates by language, when the caller loaded them already.
+    """
     language = (language or "en").split("-")[0].lower()
-    row = db.session.scalar(select(AckTemplate).where(AckTemplate.language == language))
-    if row is not None:
-        return row.subject, row.body
-    return DEFAULTS.get(language, DEFAULTS["en"])
+    if edited is None:
+        edited = {row.language: (row.subject, row.body)
+                  for row in db.session.scalars(select(AckTemplate).where(AckTemplate.language == language))}
+    return edited.get(language) or DEFAULTS.get(language, DEFAULTS["en"])
 
 
 def fill(text: str, values: dict[str, str]) -> str:
@@ -89,134 +96,203 @@ def format_due(ticket: Ticket) -> str:
                            locale=ticket.customer.language or "en")
 
 
-def _claim(ticket_id: int) -> bool:
+def _owed_condition(now):
+    stale = now - timedelta(seconds=CLAIM_SECONDS)
+    return or_(Ticket.ack_status == "pending", (Ticket.ack_status == "sending") & (Ticket.ack_claimed_at < stale))
+
+
+def _claim(ticket_id: int | None = None, limit: int = BATCH, after: int = 0) -> list[int]:
+    """Claim owed acknowledgements (one ticket's, or up to ``limit`` above id ``after``) and commit; return the ids.
+
+    One UPDATE ... RETURNING; rows another worker is claiming are skipped, not
+    waited for, so two workers drain the queue in disjoint batches.
+    """
     now = utcnow()
-    claimed = db.session.execute(
-        update(Ticket)
-        .where(Ticket.id == ticket_id, or_(
-            Ticket.ack_status == "pending",
-            (Ticket.ack_status == "sending") & (Ticket.ack_claimed_at < now - timedelta(seconds=CLAIM_SECONDS)),
-        ))
+    owed_now = _owed_condition(now)
+    if ticket_id is not None:
+        owed_now = owed_now & (Ticket.id == ticket_id)
+    if after:
+        owed_now = owed_now & (Ticket.id > after)
+    # A CTE runs once; "id IN (subquery ... LIMIT n FOR UPDATE SKIP LOCKED)" may be run again
+    # per row by PostgreSQL, skipping the rows it just updated, and claim more than n.
+    batch = select(Ticket.id).where(owed_now).order_by(Ticket.id).limit(limit) \
+        .with_for_update(skip_locked=True).cte("batch")
+    claimed = sorted(db.session.scalars(
+        update(Ticket).where(Ticket.id.in_(select(batch.c.id)), owed_now)
         .values(ack_status="sending", ack_claimed_at=now)
-    ).rowcount
+        .returning(Ticket.id).execution_options(synchronize_session=False)
+    ))
     db.session.commit()
-    return bool(claimed)
+    return claimed
+
+
+def _release(ticket_ids: list[int]) -> None:
+    """Give back claims whose job failed before sending, so a retry or the next sweep sends at once."""
+    db.session.rollback()
+    try:
+        db.session.execute(update(Ticket).where(Ticket.id.in_(ticket_ids), Ticket.ack_status == "sending")
+                           .values(ack_status="pending", ack_claimed_at=None))
+        db.session.commit()
+    except Exception:  # the database is down too: the claims expire after CLAIM_SECONDS instead
+        db.session.rollback()
+        log.warning("could not release the acknowledgement claims of tickets %s", ticket_ids)
 
 
 def _skip(ticket: Ticket, reason: str) -> str:
     ticket.ack_status = "skipped"
     record(ticket, "acknowledgement_skipped", None, reason=reason)
-    db.session.commit()
     return f"skipped: {reason}"
 
 
-def _message(ticket: Ticket, body: str) -> Message:
-    message = db.session.scalar(select(Message).where(Message.ticket_id == ticket.id, Message.client_id == CLIENT_ID))
-    if message is None:
-        message = Message(ticket=ticket, author_type="system", channel="email", body_text=body,
-                          client_id=CLIENT_ID, delivery_status="pending", meta={"kind": "acknowledgement"})
-        db.session.add(message)
-        db.session.flush()
-        message.external_id = make_message_id(message.id)
-    return message
-
-
-def _release(ticket_id: int) -> None:
-    """Give back a claim whose job failed before sending, so a retry or the next sweep sends at once."""
-    db.session.rollback()
-    try:
-        db.session.execute(update(Ticket).where(Ticket.id == ticket_id, Ticket.ack_status == "sending")
-                           .values(ack_status="pending", ack_claimed_at=None))
-        db.session.commit()
-    except Exception:  # the database is down too: the claim expires after CLAIM_SECONDS instead
-        db.session.rollback()
-        log.warning("could not release the acknowledgement claim of ticket %s", ticket_id)
-
-
-def _prepare(ticket_id: int) -> tuple[Ticket, Message, object, str] | str:
-    """Build the claimed ticket's acknowledgement; return (ticket, message, email, address) or why it is skipped."""
-    ticket = db.session.get(Ticket, ticket_id)
+def _why_not(ticket: Ticket) -> tuple[str | None, str | None]:
+    """Return (address, None) when the ticket may be acknowledged, else (None, why not)."""
     try:
         address = outbound.recipient(ticket)
     except outbound.Undeliverable as exc:
-        return _skip(ticket, str(exc))
+        return None, str(exc)
     if address in loops.own_addresses():
-        return _skip(ticket, "our own address")
+        return None, "our own address"
     if ticket.first_response_due_at is None:
-        return _skip(ticket, "no first-response target in this ticket's SLA policy")
-    if not loops.take_auto_mail_budget(address):
-        return _skip(ticket, f"more than {loops.AUTO_MAIL_PER_HOUR} automatic mails to {address} this hour")
-    subject, body = template_for(ticket.customer.language)
-    values = {
-        "reference": ticket.reference, "subject": outbound.one_line(ticket.subject),
-        "name": ticket.customer.name or address, "due": format_due(ticket),
-        "business_days": str(current_app.config["ACK_BUSINESS_DAYS"]), "portal_url": ticket_url(ticket),
-    }
-    message = _message(ticket, fill(body, values))
+        return None, "no first-response target in this ticket's SLA policy"
+    return address, None
+
+
+def _templates() -> dict[str, tuple[str, str]]:
+    return {row.language: (row.subject, row.body) for row in db.session.scalars(select(AckTemplate))}
+
+
+def _prepare(ticket_ids: list[int]) -> tuple[list[tuple[Ticket, Message, str, str]], dict[int, str]]:
+    """Build the claimed tickets' acknowledgements and commit them as pending messages.
+
+    Return (ready: (ticket, message, subject, address) each, outcomes of the
+    skipped ones). One query loads the tickets with their customers, one
+    finds messages left by an earlier attempt, one Redis round trip takes
+    the auto-mail budgets, one flush stores the new messages.
+    """
+    tickets = db.session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids)).order_by(Ticket.id)).all()
+    outcomes: dict[int, str] = {}
+    candidates = []
+    for ticket in tickets:
+        address, why_not = _why_not(ticket)
+        if why_not:
+            outcomes[ticket.id] = _skip(ticket, why_not)
+        else:
+            candidates.append((ticket, address))
+    within = loops.take_auto_mail_budgets([address for _, address in candidates])
+    earlier = {m.ticket_id: m for m in db.session.scalars(select(Message).where(
+        Message.ticket_id.in_([t.id for t, _ in candidates]), Message.client_id == CLIENT_ID))}
+    templates = _templates()
+    drafts = []
+    for (ticket, address), allowed in zip(candidates, within, strict=True):
+        if not allowed:
+            outcomes[ticket.id] = _skip(ticket, f"more than {loops.AUTO_MAIL_PER_HOUR} automatic mails to "
+                                                f"{address} this hour")
+            continue
+        subject, body = template_for(ticket.customer.language, templates)
+        values = {
+            "reference": ticket.reference, "subject": outbound.one_line(ticket.subject),
+            "name": ticket.customer.name or address, "due": format_due(ticket),
+            "business_days": str(current_app.config["ACK_BUSINESS_DAYS"]), "portal_url": ticket_url(ticket),
+        }
+        message = earlier.get(ticket.id)
+        if message is None:
+            message = Message(ticket=ticket, author_type="system", channel="email", body_text=fill(body, values),
+                              client_id=CLIENT_ID, delivery_status="pending", meta={"kind": "acknowledgement"})
+            db.session.add(message)
+        drafts.append((ticket, message, fill(subject, values), address))
+    db.session.flush()
+    for _, message, _, _ in drafts:
+        message.external_id = message.external_id or make_message_id(message.id)
     db.session.commit()
-    email = outbound.build(message, subject=fill(subject, values), extra_headers={
-        "Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All", "Precedence": "auto_reply",
-    })
-    return ticket, message, email, address
+    return drafts, outcomes
+
+
+def _failed(ticket: Ticket, message: Message, exc: Exception) -> None:
+    attempts = (message.meta or {}).get("attempts", 0) + 1
+    message.meta = {**(message.meta or {}), "attempts": attempts}
+    message.delivery_error = f"{type(exc).__name__}: {exc}"[:1000]
+    if attempts >= MAX_ATTEMPTS:
+        # Give up and show it: an agent can retry from the ticket once the mail server is fixed.
+        ticket.ack_status, message.delivery_status = "failed", "failed"
+        record(ticket, "acknowledgement_failed", None, error=message.delivery_error, attempts=attempts)
+    else:
+        ticket.ack_status, ticket.ack_claimed_at = "pending", None
+
+
+def _send_claimed(ticket_ids: list[int]) -> dict[int, str | Exception]:
+    """Send the claimed tickets' acknowledgements on one SMTP connection; return each outcome.
+
+    What was sent is committed every COMMIT_EVERY mails (a worker killed
+    between the SMTP server's acceptance and that commit would send those
+    again once their claims expire: the window is kept to a few mails). A
+    failure before anything is sent gives every claim back and raises.
+    """
+    try:
+        drafts, outcomes = _prepare(ticket_ids)
+    except Exception:
+        # Nothing was sent (a Redis restart fails the budget check, say): without
+        # the release the claims would hold the acknowledgements back CLAIM_SECONDS.
+        _release(ticket_ids)
+        raise
+    results: dict[int, str | Exception] = dict(outcomes)
+    for n, (ticket, message, subject, address) in enumerate(drafts, start=1):
+        try:
+            email = outbound.build(message, subject=subject, extra_headers={
+                "Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All", "Precedence": "auto_reply",
+            })
+            smtp.send(email, [address])
+        except Exception as exc:
+            _failed(ticket, message, exc)
+            results[ticket.id] = exc
+        else:
+            message.delivery_status, message.delivery_error = "sent", None
+            ticket.ack_status, ticket.ack_sent_at = "sent", utcnow()
+            record(ticket, "acknowledged", None, to=address, promised=ticket.first_response_due_at.isoformat())
+            results[ticket.id] = "sent"
+        if n % COMMIT_EVERY == 0:
+            db.session.commit()
+    db.session.commit()
+    return results
 
 
 def send(ticket_id: int) -> str:
-    """Send the ticket's acknowledgement if it is still owed; return what happened."""
-    if not _claim(ticket_id):
+    """Send the ticket's acknowledgement if it is still owed; return what happened (raise if sending failed)."""
+    claimed = _claim(ticket_id)
+    if not claimed:
         return "not owed"
-    try:
-        prepared = _prepare(ticket_id)
-    except Exception:
-        # Nothing was sent (a Redis restart fails the budget check, say): without
-        # the release the claim would hold the acknowledgement back CLAIM_SECONDS.
-        _release(ticket_id)
-        raise
-    if isinstance(prepared, str):
-        return prepared
-    ticket, message, email, address = prepared
-    try:
-        smtp.send(email, [address])
-    except Exception as exc:
-        attempts = (message.meta or {}).get("attempts", 0) + 1
-        message.meta = {**(message.meta or {}), "attempts": attempts}
-        message.delivery_error = f"{type(exc).__name__}: {exc}"[:1000]
-        if attempts >= MAX_ATTEMPTS:
-            # Give up and show it: an agent can retry from the ticket once the mail server is fixed.
-            ticket.ack_status, message.delivery_status = "failed", "failed"
-            record(ticket, "acknowledgement_failed", None, error=message.delivery_error, attempts=attempts)
-        else:
-            ticket.ack_status, ticket.ack_claimed_at = "pending", None
-        db.session.commit()
-        raise
-    now = utcnow()
-    message.delivery_status, message.delivery_error = "sent", None
-    ticket.ack_status, ticket.ack_sent_at = "sent", now
-    record(ticket, "acknowledged", None, to=address, promised=ticket.first_response_due_at.isoformat())
-    db.session.commit()
-    return "sent"
+    outcome = _send_claimed(claimed)[ticket_id]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
 def send_owed(limit: int = 500) -> dict[str, int]:
-    """Send every owed acknowledgement (up to ``limit``); a failure is logged and left to a retry."""
+    """Send every owed acknowledgement (up to ``limit``), in batches; a failure is logged and left to a retry."""
     counts = {"acknowledgements": 0, "acknowledgement_failures": 0}
-    for ticket_id in owed(limit=limit):
+    handled = last = 0
+    while handled < limit:
+        # onwards from the last batch: one that failed is owed again, but waits for the next job
+        claimed = _claim(limit=min(BATCH, limit - handled), after=last)
+        if not claimed:
+            break
+        handled, last = handled + len(claimed), claimed[-1]
         try:
-            if send(ticket_id) == "sent":
-                counts["acknowledgements"] += 1
+            outcomes = _send_claimed(claimed)
         except Exception as exc:
             db.session.rollback()
-            counts["acknowledgement_failures"] += 1
-            log.warning("acknowledgement of ticket %s failed: %s", ticket_id, exc)
+            counts["acknowledgement_failures"] += len(claimed)
+            log.warning("acknowledgements of tickets %s failed: %s", claimed, exc)
+            break
+        for ticket_id, outcome in outcomes.items():
+            if isinstance(outcome, Exception):
+                counts["acknowledgement_failures"] += 1
+                log.warning("acknowledgement of ticket %s failed: %s", ticket_id, outcome)
+            elif outcome == "sent":
+                counts["acknowledgements"] += 1
     return counts
 
 
 def owed(now=None, limit: int = 500) -> list[int]:
-    """Return tickets whose acknowledgement is owed and not being sent (for the sweep)."""
-    now = now or utcnow()
-    stale = now - timedelta(seconds=CLAIM_SECONDS)
+    """Return tickets whose acknowledgement is owed and not being sent."""
     return list(db.session.scalars(
-        select(Ticket.id).where(or_(
-            Ticket.ack_status == "pending",
-            (Ticket.ack_status == "sending") & (Ticket.ack_claimed_at < stale),
-        )).order_by(Ticket.id).limit(limit)
-    ))
+        select(Ticket.id).where(_owed_condition(now or utcnow())).order_by(Ticket.id).limit(limit)))

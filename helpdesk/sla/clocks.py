@@ -58,9 +58,9 @@ def _schedule(clock: SlaClock, policy: SlaPolicy | None) -> None:
     on_commit(timers.schedule, clock.ticket_id, clock.target, clock.due_at, clock.warn_at)
 
 
-def sync_ticket(ticket: Ticket) -> None:
-    """Copy the clocks' due times onto the ticket, where lists and the API read them."""
-    clocks = clocks_of(ticket)
+def sync_ticket(ticket: Ticket, clocks: list[SlaClock] | None = None) -> None:
+    """Copy the clocks' due times onto the ticket, where lists and the API read them (``clocks``: already loaded)."""
+    clocks = {c.target: c for c in clocks} if clocks is not None else clocks_of(ticket)
     for target in ("first_response", "next_response", "resolution"):
         clock = clocks.get(target)
         setattr(ticket, f"{target}_due_at", clock.due_at if clock is not None else None)
@@ -202,35 +202,98 @@ def check(ticket_id: int, target: str, now: datetime | None = None) -> str:
     if clock is None or not clock.running or clock.breached_at is not None:
         return "nothing to do"
     if clock.due_at is not None and clock.due_at <= now:
-        claimed = db.session.execute(
-            update(SlaClock).where(SlaClock.id == clock.id, SlaClock.breached_at.is_(None)).values(breached_at=now)
-        ).rowcount
-        if not claimed:
+        if not _claim(SlaClock.breached_at, SlaClock.due_at, now, only=clock.id):
             return "already breached"
-        db.session.refresh(clock)
-        from helpdesk.sla.breach import breach
-
-        breach(db.session.get(Ticket, ticket_id), clock, now)
+        _breach_claimed([clock.id], now)
         return "breached"
     if clock.warn_at is not None and clock.warned_at is None and clock.warn_at <= now:
-        claimed = db.session.execute(
-            update(SlaClock).where(SlaClock.id == clock.id, SlaClock.warned_at.is_(None)).values(warned_at=now)
-        ).rowcount
-        if claimed:
-            ticket = db.session.get(Ticket, ticket_id)
-            record(ticket, "sla.warn", None, target=target, due_at=clock.due_at.isoformat())
-            from helpdesk import realtime
-
-            on_commit(realtime.ticket_changed, ticket_id, "sla_warning")
+        if _claim(SlaClock.warned_at, SlaClock.warn_at, now, only=clock.id):
+            _warn_claimed([clock.id], now)
             return "warned"
     return "not yet"
+
+
+def check_due(now: datetime, limit: int = 500) -> dict[str, int]:
+    """Breach, then warn, every clock whose time has come by ``now`` (up to ``limit`` of each); return counts.
+
+    Set-based: one UPDATE ... RETURNING claims all the due clocks at once (rows
+    another pass holds are skipped, not waited for), one query loads their
+    tickets and one their sibling clocks, and the events go out in one flush.
+    A clock breached in this pass is not also warned.
+    """
+    breached = _claim(SlaClock.breached_at, SlaClock.due_at, now, limit=limit)
+    if breached:
+        _breach_claimed(breached, now)
+    warned = _claim(SlaClock.warned_at, SlaClock.warn_at, now, limit=limit)
+    if warned:
+        _warn_claimed(warned, now)
+    return {"breached": len(breached), "warned": len(warned)}
+
+
+def _running():
+    return SlaClock.segment_started_at.isnot(None) & SlaClock.fulfilled_at.is_(None)
+
+
+def _claim(stamp, at, now: datetime, limit: int = 500, only: int | None = None) -> list[int]:
+    """Set ``stamp`` (breached_at or warned_at) to ``now`` on running clocks whose ``at`` has passed; return their ids.
+
+    The conditions are checked again by the UPDATE itself, so a clock that was
+    met, paused or moved meanwhile, or claimed by a concurrent pass, is left
+    alone: never early, never twice.
+    """
+    due = _running() & stamp.is_(None) & (at <= now) & SlaClock.breached_at.is_(None)
+    if stamp is SlaClock.warned_at:
+        due = due & (SlaClock.due_at > now)  # a clock already due is breached, not warned
+    if only is not None:
+        due = due & (SlaClock.id == only)
+    # A CTE runs once; "id IN (subquery ... LIMIT n FOR UPDATE SKIP LOCKED)" may be run again
+    # per row by PostgreSQL, skipping the rows it just updated, and claim more than n.
+    picked = select(SlaClock.id).where(due).order_by(SlaClock.id).limit(limit) \
+        .with_for_update(skip_locked=True).cte("picked")
+    claimed = db.session.scalars(
+        update(SlaClock).where(SlaClock.id.in_(select(picked.c.id)), due).values({stamp.key: now})
+        .returning(SlaClock.id).execution_options(synchronize_session=False)
+    )
+    return sorted(claimed)
+
+
+def _load(clock_ids: list[int]) -> tuple[list[SlaClock], dict[int, Ticket], dict[int, list[SlaClock]]]:
+    """Load claimed clocks afresh, their tickets, and every clock of those tickets (for sync_ticket)."""
+    policies.ordered()  # policies in the identity map: clock.policy then costs no query
+    claimed = set(clock_ids)
+    ticket_ids = db.session.scalars(select(SlaClock.ticket_id).where(SlaClock.id.in_(clock_ids))).all()
+    siblings: dict[int, list[SlaClock]] = {}
+    for clock in db.session.scalars(select(SlaClock).where(SlaClock.ticket_id.in_(set(ticket_ids)))
+                                    .execution_options(populate_existing=True)):
+        siblings.setdefault(clock.ticket_id, []).append(clock)
+    tickets = {t.id: t for t in db.session.scalars(select(Ticket).where(Ticket.id.in_(set(ticket_ids))))}
+    clocks = sorted((c for group in siblings.values() for c in group if c.id in claimed), key=lambda c: c.id)
+    return clocks, tickets, siblings
+
+
+def _breach_claimed(clock_ids: list[int], now: datetime) -> None:
+    from helpdesk.sla import breach
+
+    clocks, tickets, siblings = _load(clock_ids)
+    for clock in clocks:
+        breach.breach(tickets[clock.ticket_id], clock, now, siblings[clock.ticket_id])
+    on_commit(breach.notify, [(clock.ticket_id, clock.target) for clock in clocks])
+
+
+def _warn_claimed(clock_ids: list[int], now: datetime) -> None:
+    from helpdesk import realtime
+
+    clocks, tickets, _ = _load(clock_ids)
+    for clock in clocks:
+        record(tickets[clock.ticket_id], "sla.warn", None, target=clock.target, due_at=clock.due_at.isoformat())
+        on_commit(realtime.ticket_changed, clock.ticket_id, "sla_warning")
 
 
 def next_due(now: datetime) -> datetime | None:
     """Return the earliest warning or due time still to be handled (for the timer loop's sleep)."""
     from sqlalchemy import func
 
-    running = SlaClock.segment_started_at.isnot(None) & SlaClock.fulfilled_at.is_(None)
+    running = _running()
     due = db.session.scalar(select(func.min(SlaClock.due_at)).where(running, SlaClock.breached_at.is_(None)))
     warn = db.session.scalar(select(func.min(SlaClock.warn_at)).where(running, SlaClock.warned_at.is_(None)))
     times = [t for t in (due, warn) if t is not None]
@@ -242,7 +305,7 @@ def next_due(now: datetime) -> datetime | None:
 
 def due_clocks(now: datetime, limit: int = 500) -> list[tuple[int, str]]:
     """Return (ticket id, target) of running clocks whose warning or due time has passed unhandled."""
-    running = SlaClock.segment_started_at.isnot(None) & SlaClock.fulfilled_at.is_(None)
+    running = _running()
     # Ordered by id: two passes that overlap (the timer loop and the sweep) lock rows in
     # the same order, so they wait for each other instead of deadlocking.
     breach = select(SlaClock.ticket_id, SlaClock.target).where(
