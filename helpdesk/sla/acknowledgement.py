@@ -12,12 +12,14 @@ import logging
 import re
 import time
 from datetime import timedelta
+from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
 from flask import current_app
 from redis.exceptions import RedisError
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm import selectinload
 
 from helpdesk.channels.email import loops, outbound, smtp
 from helpdesk.channels.email.ids import make_message_id
@@ -102,10 +104,12 @@ def _owed_condition(now):
 
 
 def _claim(ticket_id: int | None = None, limit: int = BATCH, after: int = 0) -> list[int]:
-    """Claim owed acknowledgements (one ticket's, or up to ``limit`` above id ``after``) and commit; return the ids.
+    """Claim owed acknowledgements (one ticket's, or up to ``limit`` above id ``after``); return the ids.
 
     One UPDATE ... RETURNING; rows another worker is claiming are skipped, not
-    waited for, so two workers drain the queue in disjoint batches.
+    waited for, so two workers drain the queue in disjoint batches. The claim
+    commits together with the prepared messages (``_prepare``), before any is
+    sent; should preparing fail, the rollback gives the claims back.
     """
     now = utcnow()
     owed_now = _owed_condition(now)
@@ -113,29 +117,18 @@ def _claim(ticket_id: int | None = None, limit: int = BATCH, after: int = 0) -> 
         owed_now = owed_now & (Ticket.id == ticket_id)
     if after:
         owed_now = owed_now & (Ticket.id > after)
-    # A CTE runs once; "id IN (subquery ... LIMIT n FOR UPDATE SKIP LOCKED)" may be run again
-    # per row by PostgreSQL, skipping the rows it just updated, and claim more than n.
-    batch = select(Ticket.id).where(owed_now).order_by(Ticket.id).limit(limit) \
-        .with_for_update(skip_locked=True).cte("batch")
+    # Lock, then update: "id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)" in one statement may
+    # be re-run per row by PostgreSQL (skipping the rows it just updated) and claim more than n.
+    picked = db.session.scalars(select(Ticket.id).where(owed_now).order_by(Ticket.id).limit(limit)
+                                .with_for_update(skip_locked=True)).all()
+    if not picked:
+        return []
     claimed = sorted(db.session.scalars(
-        update(Ticket).where(Ticket.id.in_(select(batch.c.id)), owed_now)
+        update(Ticket).where(Ticket.id.in_(picked), owed_now)
         .values(ack_status="sending", ack_claimed_at=now)
         .returning(Ticket.id).execution_options(synchronize_session=False)
     ))
-    db.session.commit()
     return claimed
-
-
-def _release(ticket_ids: list[int]) -> None:
-    """Give back claims whose job failed before sending, so a retry or the next sweep sends at once."""
-    db.session.rollback()
-    try:
-        db.session.execute(update(Ticket).where(Ticket.id.in_(ticket_ids), Ticket.ack_status == "sending")
-                           .values(ack_status="pending", ack_claimed_at=None))
-        db.session.commit()
-    except Exception:  # the database is down too: the claims expire after CLAIM_SECONDS instead
-        db.session.rollback()
-        log.warning("could not release the acknowledgement claims of tickets %s", ticket_ids)
 
 
 def _skip(ticket: Ticket, reason: str) -> str:
@@ -161,15 +154,18 @@ def _templates() -> dict[str, tuple[str, str]]:
     return {row.language: (row.subject, row.body) for row in db.session.scalars(select(AckTemplate))}
 
 
-def _prepare(ticket_ids: list[int]) -> tuple[list[tuple[Ticket, Message, str, str]], dict[int, str]]:
-    """Build the claimed tickets' acknowledgements and commit them as pending messages.
+def _prepare(ticket_ids: list[int]) -> tuple[list[tuple[Ticket, Message, EmailMessage, str]], dict[int, str]]:
+    """Build the claimed tickets' acknowledgements and commit them as pending messages, with the claims.
 
-    Return (ready: (ticket, message, subject, address) each, outcomes of the
+    Return (ready: (ticket, message, email, address) each, outcomes of the
     skipped ones). One query loads the tickets with their customers, one
     finds messages left by an earlier attempt, one Redis round trip takes
-    the auto-mail budgets, one flush stores the new messages.
+    the auto-mail budgets, one flush stores the new messages, one query
+    finds what they answer.
     """
-    tickets = db.session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids)).order_by(Ticket.id)).all()
+    # populate_existing: the claim's UPDATE changed these rows behind any copy the session holds
+    tickets = db.session.scalars(select(Ticket).where(Ticket.id.in_(ticket_ids)).order_by(Ticket.id)
+                                 .execution_options(populate_existing=True)).all()
     outcomes: dict[int, str] = {}
     candidates = []
     for ticket in tickets:
@@ -179,8 +175,9 @@ def _prepare(ticket_ids: list[int]) -> tuple[list[tuple[Ticket, Message, str, st
         else:
             candidates.append((ticket, address))
     within = loops.take_auto_mail_budgets([address for _, address in candidates])
-    earlier = {m.ticket_id: m for m in db.session.scalars(select(Message).where(
-        Message.ticket_id.in_([t.id for t, _ in candidates]), Message.client_id == CLIENT_ID))}
+    earlier = {m.ticket_id: m for m in db.session.scalars(select(Message).options(selectinload(Message.attachments))
+                                                          .where(Message.ticket_id.in_([t.id for t, _ in candidates]),
+                                                                 Message.client_id == CLIENT_ID))}
     templates = _templates()
     drafts = []
     for (ticket, address), allowed in zip(candidates, within, strict=True):
@@ -197,14 +194,19 @@ def _prepare(ticket_ids: list[int]) -> tuple[list[tuple[Ticket, Message, str, st
         message = earlier.get(ticket.id)
         if message is None:
             message = Message(ticket=ticket, author_type="system", channel="email", body_text=fill(body, values),
-                              client_id=CLIENT_ID, delivery_status="pending", meta={"kind": "acknowledgement"})
+                              client_id=CLIENT_ID, delivery_status="pending", meta={"kind": "acknowledgement"},
+                              attachments=[])
             db.session.add(message)
         drafts.append((ticket, message, fill(subject, values), address))
     db.session.flush()
     for _, message, _, _ in drafts:
         message.external_id = message.external_id or make_message_id(message.id)
+    threads = outbound.thread_headers_of([message for _, message, _, _ in drafts])
+    ready = [(ticket, message, outbound.build(message, subject=subject, thread=threads[message.id], extra_headers={
+        "Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All", "Precedence": "auto_reply",
+    }), address) for ticket, message, subject, address in drafts]
     db.session.commit()
-    return drafts, outcomes
+    return ready, outcomes
 
 
 def _failed(ticket: Ticket, message: Message, exc: Exception) -> None:
@@ -225,32 +227,42 @@ def _send_claimed(ticket_ids: list[int]) -> dict[int, str | Exception]:
     What was sent is committed every COMMIT_EVERY mails (a worker killed
     between the SMTP server's acceptance and that commit would send those
     again once their claims expire: the window is kept to a few mails). A
-    failure before anything is sent gives every claim back and raises.
+    failure before anything is sent rolls the claims back and raises.
     """
+    session = db.session()
+    expire, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        return _send_drafts(ticket_ids)
+    finally:
+        session.expire_on_commit = expire
+
+
+def _send_drafts(ticket_ids: list[int]) -> dict[int, str | Exception]:
+    # Runs with expire_on_commit off: the claimed rows are ours until their claim
+    # ends, and reloading each ticket and message after every commit was most of
+    # what an acknowledgement cost.
     try:
         drafts, outcomes = _prepare(ticket_ids)
     except Exception:
-        # Nothing was sent (a Redis restart fails the budget check, say): without
-        # the release the claims would hold the acknowledgements back CLAIM_SECONDS.
-        _release(ticket_ids)
+        # Nothing was sent (a Redis restart fails the budget check, say): the rollback
+        # gives the claims back, so a retry or the next sweep sends at once.
+        db.session.rollback()
         raise
     results: dict[int, str | Exception] = dict(outcomes)
-    for n, (ticket, message, subject, address) in enumerate(drafts, start=1):
-        try:
-            email = outbound.build(message, subject=subject, extra_headers={
-                "Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All", "Precedence": "auto_reply",
-            })
-            smtp.send(email, [address])
-        except Exception as exc:
-            _failed(ticket, message, exc)
-            results[ticket.id] = exc
-        else:
-            message.delivery_status, message.delivery_error = "sent", None
-            ticket.ack_status, ticket.ack_sent_at = "sent", utcnow()
-            record(ticket, "acknowledged", None, to=address, promised=ticket.first_response_due_at.isoformat())
-            results[ticket.id] = "sent"
-        if n % COMMIT_EVERY == 0:
-            db.session.commit()
+    with db.session.no_autoflush:  # changes go out with the commits below, not one flush per mail
+        for n, (ticket, message, email, address) in enumerate(drafts, start=1):
+            try:
+                smtp.send(email, [address])
+            except Exception as exc:
+                _failed(ticket, message, exc)
+                results[ticket.id] = exc
+            else:
+                message.delivery_status, message.delivery_error = "sent", None
+                ticket.ack_status, ticket.ack_sent_at = "sent", utcnow()
+                record(ticket, "acknowledged", None, to=address, promised=ticket.first_response_due_at.isoformat())
+                results[ticket.id] = "sent"
+            if n % COMMIT_EVERY == 0:
+                db.session.commit()
     db.session.commit()
     return results
 
@@ -259,6 +271,7 @@ def send(ticket_id: int) -> str:
     """Send the ticket's acknowledgement if it is still owed; return what happened (raise if sending failed)."""
     claimed = _claim(ticket_id)
     if not claimed:
+        db.session.commit()
         return "not owed"
     outcome = _send_claimed(claimed)[ticket_id]
     if isinstance(outcome, Exception):
@@ -274,6 +287,7 @@ def send_owed(limit: int = 500) -> dict[str, int]:
         # onwards from the last batch: one that failed is owed again, but waits for the next job
         claimed = _claim(limit=min(BATCH, limit - handled), after=last)
         if not claimed:
+            db.session.commit()
             break
         handled, last = handled + len(claimed), claimed[-1]
         try:

@@ -246,12 +246,14 @@ def _claim(stamp, at, now: datetime, limit: int = 500, only: int | None = None) 
         due = due & (SlaClock.due_at > now)  # a clock already due is breached, not warned
     if only is not None:
         due = due & (SlaClock.id == only)
-    # A CTE runs once; "id IN (subquery ... LIMIT n FOR UPDATE SKIP LOCKED)" may be run again
-    # per row by PostgreSQL, skipping the rows it just updated, and claim more than n.
-    picked = select(SlaClock.id).where(due).order_by(SlaClock.id).limit(limit) \
-        .with_for_update(skip_locked=True).cte("picked")
+    # Lock, then update: "id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)" in one statement may
+    # be re-run per row by PostgreSQL (skipping the rows it just updated) and claim more than n.
+    picked = db.session.scalars(select(SlaClock.id).where(due).order_by(SlaClock.id).limit(limit)
+                                .with_for_update(skip_locked=True)).all()
+    if not picked:
+        return []
     claimed = db.session.scalars(
-        update(SlaClock).where(SlaClock.id.in_(select(picked.c.id)), due).values({stamp.key: now})
+        update(SlaClock).where(SlaClock.id.in_(picked), due).values({stamp.key: now})
         .returning(SlaClock.id).execution_options(synchronize_session=False)
     )
     return sorted(claimed)
@@ -266,7 +268,8 @@ def _load(clock_ids: list[int]) -> tuple[list[SlaClock], dict[int, Ticket], dict
     for clock in db.session.scalars(select(SlaClock).where(SlaClock.ticket_id.in_(set(ticket_ids)))
                                     .execution_options(populate_existing=True)):
         siblings.setdefault(clock.ticket_id, []).append(clock)
-    tickets = {t.id: t for t in db.session.scalars(select(Ticket).where(Ticket.id.in_(set(ticket_ids))))}
+    tickets = {t.id: t for t in db.session.scalars(select(Ticket).where(Ticket.id.in_(set(ticket_ids)))
+                                                   .execution_options(populate_existing=True))}
     clocks = sorted((c for group in siblings.values() for c in group if c.id in claimed), key=lambda c: c.id)
     return clocks, tickets, siblings
 

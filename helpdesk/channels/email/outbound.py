@@ -47,14 +47,15 @@ def subject_for(ticket: Ticket, prefix: str = "Re: ") -> str:
     return subject
 
 
-def thread_headers(ticket: Ticket, before_id: int | None = None) -> tuple[str | None, list[str]]:
-    """Return (In-Reply-To, References) for a new message on ``ticket``."""
-    query = select(Message.external_id, Message.author_type).where(
-        Message.ticket_id == ticket.id, Message.external_id.isnot(None), Message.internal.is_(False)
-    )
-    if before_id is not None:
-        query = query.where(Message.id < before_id)
-    rows = [(e, a) for e, a in db.session.execute(query.order_by(Message.id)) if not e.startswith("sha256:")]
+def _threaded(ticket_ids: list[int]):
+    return select(Message.ticket_id, Message.id, Message.external_id, Message.author_type).where(
+        Message.ticket_id.in_(ticket_ids), Message.external_id.isnot(None), Message.internal.is_(False)
+    ).order_by(Message.id)
+
+
+def _headers(rows: list[tuple[str, str]]) -> tuple[str | None, list[str]]:
+    """Return (In-Reply-To, References) after the thread's messages ``rows`` (external id, author type)."""
+    rows = [(e, a) for e, a in rows if not e.startswith("sha256:")]
     chain = [e for e, _ in rows]
     if len(chain) > MAX_REFERENCES:
         chain = chain[:1] + chain[-(MAX_REFERENCES - 1):]
@@ -63,8 +64,26 @@ def thread_headers(ticket: Ticket, before_id: int | None = None) -> tuple[str | 
     return in_reply_to, chain
 
 
-def build(message: Message, *, subject: str | None = None, extra_headers: dict | None = None) -> EmailMessage:
-    """Return the email for ``message`` (an agent reply or an automatic mail)."""
+def thread_headers(ticket: Ticket, before_id: int | None = None) -> tuple[str | None, list[str]]:
+    """Return (In-Reply-To, References) for a new message on ``ticket``."""
+    rows = db.session.execute(_threaded([ticket.id])).all()
+    return _headers([(e, a) for _, id_, e, a in rows if before_id is None or id_ < before_id])
+
+
+def thread_headers_of(messages: list[Message]) -> dict[int, tuple[str | None, list[str]]]:
+    """Return (In-Reply-To, References) for each of ``messages`` by its id, with one query for all."""
+    thread: dict[int, list[tuple[int, str, str]]] = {}
+    for ticket_id, id_, external_id, author in db.session.execute(_threaded(sorted({m.ticket_id for m in messages}))):
+        thread.setdefault(ticket_id, []).append((id_, external_id, author))
+    return {m.id: _headers([(e, a) for id_, e, a in thread.get(m.ticket_id, []) if id_ < m.id]) for m in messages}
+
+
+def build(message: Message, *, subject: str | None = None, extra_headers: dict | None = None,
+          thread: tuple[str | None, list[str]] | None = None) -> EmailMessage:
+    """Return the email for ``message`` (an agent reply or an automatic mail).
+
+    ``thread``: its (In-Reply-To, References) when the caller has them (``thread_headers_of``).
+    """
     ticket = message.ticket
     support = current_app.config["SUPPORT_ADDRESS"]
     sender_name = one_line(message.author_agent.name if message.author_agent else "Support")
@@ -75,7 +94,7 @@ def build(message: Message, *, subject: str | None = None, extra_headers: dict |
     email["Subject"] = one_line(subject) if subject else subject_for(ticket)
     email["Date"] = format_datetime(message.created_at)
     email["Message-ID"] = f"<{message.external_id or make_message_id(message.id)}>"
-    in_reply_to, references = thread_headers(ticket, before_id=message.id)
+    in_reply_to, references = thread or thread_headers(ticket, before_id=message.id)
     if in_reply_to:
         email["In-Reply-To"] = f"<{in_reply_to}>"
     if references:
