@@ -61,6 +61,11 @@ def index_message(message, new: bool = False) -> None:
     _put("message", message.id, message.body_text or "", message.ticket_id, None, new)
 
 
+def index_new_message(message_id: int, ticket_id: int, body_text: str) -> None:
+    """Index a message just inserted without the ORM (it has no row to replace, nothing to flush)."""
+    _write(_key_column(), _key("message", message_id), body_text, ticket_id, None, new=True)
+
+
 def index_customer(customer, new: bool = False) -> None:
     """Index a customer's name and identities."""
     words = [customer.name or ""] + [i.value for i in customer.identities]

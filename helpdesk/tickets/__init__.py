@@ -1,5 +1,6 @@
 """The ticket service: the only code that writes tickets, whatever the channel."""
 
+from helpdesk.tickets.appending import Appended, append_customer_message
 from helpdesk.tickets.identities import Contact, InvalidIdentity, find_customer, find_or_create_customer
 from helpdesk.tickets.inbound import Inbound, IncomingFile, Received, open_ticket, receive
 from helpdesk.tickets.operations import (
@@ -15,6 +16,7 @@ from helpdesk.tickets.operations import (
 )
 
 __all__ = [
+    "Appended",
     "Contact",
     "Inbound",
     "IncomingFile",
@@ -22,6 +24,7 @@ __all__ = [
     "Received",
     "TicketError",
     "add_note",
+    "append_customer_message",
     "assign",
     "find_customer",
     "find_or_create_customer",

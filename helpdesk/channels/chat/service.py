@@ -78,25 +78,30 @@ def start(visitor_hash: str, name: str, email: str, body: str) -> Conversation:
     return conversation
 
 
-def customer_message(conversation: Conversation, client_id: str, body: str, sid: str | None = None) -> Message:
+def customer_message(conversation: Conversation, client_id: str, body: str,
+                     sid: str | None = None) -> Message | tickets.Appended:
     """Store what the visitor wrote (once per client_id) and pass it to the agent after the commit."""
     if conversation.state == "ended":
         raise ChatError("conversation_ended", "this chat has ended; send start to open a new one")
-    received = tickets.receive(tickets.Inbound(
-        channel="chat", contact=Contact(visitor=conversation.visitor_hash), body_text=body,
-        ticket_id=conversation.ticket_id, client_id=client_id,
-    ))
-    if received.duplicate:
-        return received.message
-    if received.ticket.id != conversation.ticket_id:
-        conversation.ticket = received.ticket  # the ticket was closed: the chat continues on its follow-up
+    message = tickets.append_customer_message(conversation.ticket_id, conversation.visitor_hash, "chat", body,
+                                              client_id=client_id)
+    if message is None:  # anything but the common case: the ticket service's full receive
+        received = tickets.receive(tickets.Inbound(
+            channel="chat", contact=Contact(visitor=conversation.visitor_hash), body_text=body,
+            ticket_id=conversation.ticket_id, client_id=client_id,
+        ))
+        if received.duplicate:
+            return received.message
+        if received.ticket.id != conversation.ticket_id:
+            conversation.ticket = received.ticket  # the ticket was closed: the chat continues on its follow-up
+        message = received.message
     conversation.last_activity_at = utcnow()
     db.session.flush()
     # Built now, while the rows are loaded: after the commit they are expired and
     # would cost a query each, on every chat message.
-    on_commit(_announce, payloads.message(received.message), conversation.id,
-              conversation.agent_id or conversation.offered_agent_id, received.message.internal, sid)
-    return received.message
+    on_commit(_announce, payloads.message(message), conversation.id,
+              conversation.agent_id or conversation.offered_agent_id, message.internal, sid)
+    return message
 
 
 def _announce(payload: dict, conversation_id: int, agent_id: int | None, internal: bool, sid: str | None) -> None:
