@@ -123,7 +123,7 @@ def append_customer_message(ticket_id: int, visitor_hash: str, channel: str, bod
         data={"message_id": message_id, "channel": channel}, created_at=now,
     ))
     search.index_new_message(message_id, ticket_id, body or "")
-    on_commit(realtime.ticket_changed, ticket_id, "message")
+    on_commit(realtime.ticket_touched, ticket_id, "message")
     if not name:
         name = db.session.get(Customer, customer_id).display_name
     return Appended(id=message_id, ticket_id=ticket_id, created_at=now, body_text=body or "", author_name=name)

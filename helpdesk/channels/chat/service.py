@@ -98,8 +98,8 @@ def customer_message(conversation: Conversation, client_id: str, body: str,
     conversation.last_activity_at = utcnow()
     db.session.flush()
     # Built now, while the rows are loaded: after the commit they are expired and
-    # would cost a query each, on every chat message.
-    on_commit(_announce, payloads.message(message), conversation.id,
+    # would cost a query each, on every chat message. Sent after the ack, which need not wait for Redis.
+    on_commit(realtime.later, _announce, payloads.message(message), conversation.id,
               conversation.agent_id or conversation.offered_agent_id, message.internal, sid)
     return message
 
