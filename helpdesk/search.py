@@ -61,9 +61,14 @@ def index_message(message, new: bool = False) -> None:
     _put("message", message.id, message.body_text or "", message.ticket_id, None, new)
 
 
-def index_new_message(message_id: int, ticket_id: int, body_text: str) -> None:
-    """Index a message just inserted without the ORM (it has no row to replace, nothing to flush)."""
-    _write(_key_column(), _key("message", message_id), body_text, ticket_id, None, new=True)
+def index_new_messages(rows: list[tuple[int, int, str]]) -> None:
+    """Index messages just inserted without the ORM: (message id, ticket id, text) each, in one executemany."""
+    column = _key_column()
+    params = [{"key": _key("message", message_id), "body": body[:100_000], "ticket_id": ticket_id,
+               "customer_id": None} for message_id, ticket_id, body in rows if body.strip()]
+    if params:
+        db.session.execute(text(f"INSERT INTO search_index ({column}, body, ticket_id, customer_id) "
+                                "VALUES (:key, :body, :ticket_id, :customer_id)"), params)
 
 
 def index_customer(customer, new: bool = False) -> None:

@@ -200,3 +200,46 @@ def test_an_ended_chat_takes_no_message(app):
         assert exc.code == "conversation_ended"
     else:
         raise AssertionError("an ended chat stored a message")
+
+
+def test_many_lines_at_once_store_what_one_at_a_time_stores(app):
+    first, second, closed = chat(20), chat(21), chat(22)
+    _set_status(closed, "closed")
+    lines = [
+        tickets.CustomerLine(first.ticket_id, first.visitor_hash, "First one", "c-1"),
+        tickets.CustomerLine(second.ticket_id, second.visitor_hash, "Second one", "c-1"),
+        tickets.CustomerLine(first.ticket_id, first.visitor_hash, "First two", "c-2"),
+        tickets.CustomerLine(first.ticket_id, first.visitor_hash, "First one", "c-1"),  # resent at once
+        tickets.CustomerLine(closed.ticket_id, closed.visitor_hash, "Closed one", "c-1"),  # needs a follow-up
+        tickets.CustomerLine(first.ticket_id, Conversation.digest("a stranger"), "Who?", "c-9"),  # unknown visitor
+    ]
+    results = tickets.append_customer_messages(lines)
+    db.session.commit()
+    assert [r is not None for r in results] == [True, True, True, False, False, False]
+    assert results[0].id < results[1].id < results[2].id
+    for line, result in zip(lines[:3], results[:3], strict=True):
+        row = db.session.get(Message, result.id)
+        assert (row.ticket_id, row.client_id, row.body_text) == (line.ticket_id, line.client_id, line.body)
+        assert row.created_at == result.created_at and row.author_name == result.author_name == "Maria Lopez"
+        event = db.session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == line.ticket_id)
+                                   .order_by(TicketEvent.id.desc())).first()
+        assert event.kind == "customer_message" and event.data["message_id"] in {r.id for r in results[:3]}
+        assert line.ticket_id in search.matching(line.body)[0]
+    assert len(db.session.scalars(select(Message).where(Message.ticket_id == first.ticket_id,
+                                                        Message.client_id == "c-1")).all()) == 1
+    # What the quick path left alone still goes through the chat service's full path, with the same outcome.
+    again = service.customer_message(db.session.get(Conversation, first.id), "c-1", "First one")
+    db.session.commit()
+    assert again.id == results[0].id
+
+
+def test_the_chat_service_takes_many_visitors_lines_and_leaves_the_rest(app):
+    live, ended = chat(23), chat(24)
+    ended.state = "ended"
+    db.session.commit()
+    stored = service.customer_messages([service.VisitorLine(live.id, "c-1", "Hello"),
+                                        service.VisitorLine(ended.id, "c-1", "Hello?"),
+                                        service.VisitorLine(999_999, "c-1", "Anyone?")])
+    db.session.commit()
+    assert isinstance(stored[0], tickets.Appended) and stored[1:] == [None, None]
+    assert db.session.get(Conversation, live.id).last_activity_at >= stored[0].created_at

@@ -1,12 +1,13 @@
-"""Append a customer's message to a ticket it changes in no other way: receive's common case, in a few statements.
+"""Append customers' messages to tickets they change in no other way: receive's common case, in a few statements.
 
 Most live chat messages land on an open ticket whose SLA clock is already
 running: ``receive`` then reopens nothing, follows nothing up and starts no
 clock; it stores the message, its event and its search row and touches the
-ticket. ``append_customer_message`` writes exactly those rows with Core
-statements instead of the ORM's unit of work (about a tenth of the CPU), and
-hands every other case back to ``receive`` by returning None before writing
-anything.
+ticket. ``append_customer_messages`` writes exactly those rows with Core
+statements instead of the ORM's unit of work, for any number of messages at
+once (the same handful of statements for one or for a hundred), and hands
+every other case back to ``receive`` by answering None for it before writing
+anything for it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, exists, insert, or_, select, update
+from sqlalchemy import exists, insert, or_, select, update
 
 from helpdesk import realtime, search
 from helpdesk.effects import on_commit
@@ -27,6 +28,17 @@ from helpdesk.models.base import utcnow
 UNCHANGED_STATUSES = ("new", "open")
 #: What receive notes on a message it threads by the ticket the channel named.
 KNOWN_CONVERSATION = "known conversation"
+
+
+@dataclass(frozen=True)
+class CustomerLine:
+    """A visitor's message for a ticket the channel knows (a chat's)."""
+
+    ticket_id: int
+    visitor_hash: str
+    body: str
+    client_id: str | None = None
+    channel: str = "chat"
 
 
 @dataclass(frozen=True)
@@ -56,74 +68,109 @@ def _starts_next_response():
     return exists().where(SlaPolicy.id == Ticket.sla_policy_id, SlaPolicy.next_response_minutes.is_not(None))
 
 
-def _appendable(ticket_id: int, visitor_hash: str, client_id: str | None):
-    """Return the author (customer id, name) if the message can skip receive, else None.
+def _unchanged(ticket_ids: set[int]) -> set[int]:
+    """Return the tickets a customer's message changes in no other way.
 
-    Mirrors receive and ``clocks.on_customer_message``: the ticket is neither
-    merged nor in a status a customer's message changes; no SLA clock has to
-    start (a first or next response clock is already running, or the policy
-    sets no next-response target); the client id is new on the ticket; and the
-    visitor is a known customer. One SELECT answers all of it.
+    Mirrors receive and ``clocks.on_customer_message``: not merged, not in a
+    status a customer's message changes, and no SLA clock to start (a first or
+    next response clock is already running, or the policy sets no
+    next-response target).
     """
-    identity = (select(CustomerIdentity.customer_id)
-                .where(CustomerIdentity.kind == "visitor", CustomerIdentity.value == visitor_hash)
-                .scalar_subquery())
-    duplicate = exists().where(Message.ticket_id == Ticket.id, Message.client_id == client_id) if client_id \
-        else None
-    conditions = [
-        Ticket.id == ticket_id,
+    return set(db.session.scalars(select(Ticket.id).where(
+        Ticket.id.in_(ticket_ids),
         Ticket.merged_into_id.is_(None),
         Ticket.status.in_(UNCHANGED_STATUSES),
         or_(_clock_running(), ~_starts_next_response()),
-    ]
-    if duplicate is not None:
-        conditions.append(~duplicate)
-    row = db.session.execute(
-        select(Customer.id, Customer.name).select_from(Ticket)
-        .join(Customer, Customer.id == identity)
-        .where(and_(*conditions))
-    ).first()
-    return row
+    )))
+
+
+def _authors(visitor_hashes: set[str]) -> dict[str, tuple[int, str]]:
+    """Return the known visitors' customers: visitor hash -> (customer id, name)."""
+    rows = db.session.execute(
+        select(CustomerIdentity.value, Customer.id, Customer.name)
+        .join(Customer, Customer.id == CustomerIdentity.customer_id)
+        .where(CustomerIdentity.kind == "visitor", CustomerIdentity.value.in_(visitor_hashes))
+    )
+    return {value: (customer_id, name) for value, customer_id, name in rows}
+
+
+def _stored_client_ids(lines: list[CustomerLine]) -> set[tuple[int, str]]:
+    """Return the (ticket id, client id) pairs of ``lines`` already stored."""
+    client_ids = {line.client_id for line in lines if line.client_id}
+    if not client_ids:
+        return set()
+    rows = db.session.execute(select(Message.ticket_id, Message.client_id).where(
+        Message.ticket_id.in_({line.ticket_id for line in lines}), Message.client_id.in_(client_ids)))
+    return {(ticket_id, client_id) for ticket_id, client_id in rows}
+
+
+def append_customer_messages(lines: list[CustomerLine]) -> list[Appended | None]:
+    """Store each line as receive would when that is all receive would do; None for every other line.
+
+    For the lines it takes it writes the rows receive writes in this case: the
+    message (noted "known conversation"), the ticket's ``updated_at`` (and
+    ``last_customer_message_at`` when nothing was waiting), the
+    ``customer_message`` event and the search row; each ticket's ``ticket``
+    change follows the commit. It leaves to receive a ticket that must change
+    (see ``_unchanged``), an unknown visitor, and a client id stored before
+    (receive returns that message) or twice among ``lines``. A client id
+    stored meanwhile by another process fails the unique index on (ticket_id,
+    client_id): the caller rolls back and asks again. The caller commits.
+    """
+    if not lines:
+        return []
+    candidates = _unchanged({line.ticket_id for line in lines})
+    authors = _authors({line.visitor_hash for line in lines if line.ticket_id in candidates})
+    seen = _stored_client_ids([line for line in lines if line.ticket_id in candidates])
+    chosen: list[int] = []
+    for n, line in enumerate(lines):
+        key = (line.ticket_id, line.client_id)
+        if line.ticket_id in candidates and line.visitor_hash in authors and key not in seen:
+            chosen.append(n)
+            if line.client_id:
+                seen.add(key)
+    if not chosen:
+        return [None] * len(lines)
+    now = utcnow()
+    # The ticket conditions again, under the row locks: a status changed since the SELECT sends its lines to receive.
+    touched = set(db.session.scalars(
+        update(Ticket.__table__)
+        .where(Ticket.id.in_({lines[n].ticket_id for n in chosen}), Ticket.status.in_(UNCHANGED_STATUSES),
+               Ticket.merged_into_id.is_(None))
+        .values(updated_at=now, last_customer_message_at=db.func.coalesce(Ticket.last_customer_message_at, now))
+        .returning(Ticket.id)
+    ))
+    chosen = [n for n in chosen if lines[n].ticket_id in touched]
+    if not chosen:
+        return [None] * len(lines)
+    ids = db.session.scalars(
+        insert(Message.__table__).returning(Message.id, sort_by_parameter_order=True),
+        [{"ticket_id": lines[n].ticket_id, "author_type": "customer",
+          "author_customer_id": authors[lines[n].visitor_hash][0], "author_agent_id": None,
+          "channel": lines[n].channel, "internal": False, "body_text": lines[n].body or "", "body_html": None,
+          "created_at": now, "external_id": None, "client_id": lines[n].client_id,
+          "meta": {"threading": KNOWN_CONVERSATION}} for n in chosen],
+    ).all()
+    db.session.execute(insert(TicketEvent.__table__), [
+        {"ticket_id": lines[n].ticket_id, "kind": "customer_message", "actor_type": "customer",
+         "actor_agent_id": None, "data": {"message_id": message_id, "channel": lines[n].channel}, "created_at": now}
+        for n, message_id in zip(chosen, ids, strict=True)
+    ])
+    search.index_new_messages([(message_id, lines[n].ticket_id, lines[n].body or "")
+                               for n, message_id in zip(chosen, ids, strict=True)])
+    for ticket_id in sorted(touched):
+        on_commit(realtime.ticket_touched, ticket_id, "message")
+    results: list[Appended | None] = [None] * len(lines)
+    for n, message_id in zip(chosen, ids, strict=True):
+        customer_id, name = authors[lines[n].visitor_hash]
+        if not name:
+            name = db.session.get(Customer, customer_id).display_name
+        results[n] = Appended(id=message_id, ticket_id=lines[n].ticket_id, created_at=now,
+                              body_text=lines[n].body or "", author_name=name)
+    return results
 
 
 def append_customer_message(ticket_id: int, visitor_hash: str, channel: str, body: str,
                             client_id: str | None = None) -> Appended | None:
-    """Store a visitor's message on an open ticket as receive would, or return None for receive to do it.
-
-    Writes the rows receive writes in this case: the message (noted "known
-    conversation"), the ticket's ``updated_at`` (and ``last_customer_message_at``
-    when nothing was waiting), the ``customer_message`` event and the search
-    row; the ``ticket`` change follows the commit. A client id stored by a
-    racing copy fails the unique index on (ticket_id, client_id), which the
-    caller answers like any duplicate: roll back and ask again.
-    """
-    author = _appendable(ticket_id, visitor_hash, client_id)
-    if author is None:
-        return None
-    customer_id, name = author
-    now = utcnow()
-    # The same conditions again, under the row lock: a status changed since the SELECT sends it to receive.
-    touched = db.session.execute(
-        update(Ticket.__table__)
-        .where(Ticket.id == ticket_id, Ticket.status.in_(UNCHANGED_STATUSES), Ticket.merged_into_id.is_(None))
-        .values(updated_at=now,
-                last_customer_message_at=db.func.coalesce(Ticket.last_customer_message_at, now))
-    ).rowcount
-    if touched != 1:
-        return None
-    message_id = db.session.execute(
-        insert(Message.__table__).returning(Message.id).values(
-            ticket_id=ticket_id, author_type="customer", author_customer_id=customer_id, channel=channel,
-            internal=False, body_text=body or "", created_at=now, client_id=client_id,
-            meta={"threading": KNOWN_CONVERSATION},
-        )
-    ).scalar_one()
-    db.session.execute(insert(TicketEvent.__table__).values(
-        ticket_id=ticket_id, kind="customer_message", actor_type="customer", actor_agent_id=None,
-        data={"message_id": message_id, "channel": channel}, created_at=now,
-    ))
-    search.index_new_message(message_id, ticket_id, body or "")
-    on_commit(realtime.ticket_touched, ticket_id, "message")
-    if not name:
-        name = db.session.get(Customer, customer_id).display_name
-    return Appended(id=message_id, ticket_id=ticket_id, created_at=now, body_text=body or "", author_name=name)
+    """Store one visitor's message as receive would, or return None for receive to do it (see the plural)."""
+    return append_customer_messages([CustomerLine(ticket_id, visitor_hash, body, client_id, channel)])[0]

@@ -7,8 +7,9 @@ queued with ``on_commit`` go out only once the messages are safely stored.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from helpdesk import realtime, tickets
 from helpdesk.channels.chat import lifecycle, payloads
@@ -83,25 +84,66 @@ def customer_message(conversation: Conversation, client_id: str, body: str,
     """Store what the visitor wrote (once per client_id) and pass it to the agent after the commit."""
     if conversation.state == "ended":
         raise ChatError("conversation_ended", "this chat has ended; send start to open a new one")
-    message = tickets.append_customer_message(conversation.ticket_id, conversation.visitor_hash, "chat", body,
-                                              client_id=client_id)
-    if message is None:  # anything but the common case: the ticket service's full receive
-        received = tickets.receive(tickets.Inbound(
-            channel="chat", contact=Contact(visitor=conversation.visitor_hash), body_text=body,
-            ticket_id=conversation.ticket_id, client_id=client_id,
-        ))
-        if received.duplicate:
-            return received.message
-        if received.ticket.id != conversation.ticket_id:
-            conversation.ticket = received.ticket  # the ticket was closed: the chat continues on its follow-up
-        message = received.message
+    quick = customer_messages([VisitorLine(conversation.id, client_id, body, sid)])[0]
+    if quick is not None:
+        return quick
+    # Anything but the common case: the ticket service's full receive.
+    received = tickets.receive(tickets.Inbound(
+        channel="chat", contact=Contact(visitor=conversation.visitor_hash), body_text=body,
+        ticket_id=conversation.ticket_id, client_id=client_id,
+    ))
+    if received.duplicate:
+        return received.message
+    if received.ticket.id != conversation.ticket_id:
+        conversation.ticket = received.ticket  # the ticket was closed: the chat continues on its follow-up
     conversation.last_activity_at = utcnow()
     db.session.flush()
     # Built now, while the rows are loaded: after the commit they are expired and
-    # would cost a query each, on every chat message. Sent after the ack, which need not wait for Redis.
-    on_commit(realtime.later, _announce, payloads.message(message), conversation.id,
-              conversation.agent_id or conversation.offered_agent_id, message.internal, sid)
-    return message
+    # would cost a query each. Sent after the ack, which need not wait for Redis.
+    on_commit(realtime.later, _announce, payloads.message(received.message), conversation.id,
+              conversation.agent_id or conversation.offered_agent_id, received.message.internal, sid)
+    return received.message
+
+
+@dataclass(frozen=True)
+class VisitorLine:
+    """A visitor's message as the /chat namespace received it."""
+
+    conversation_id: int
+    client_id: str
+    body: str
+    sid: str | None = None
+
+
+def customer_messages(lines: list[VisitorLine]) -> list[tickets.Appended | None]:
+    """Store many visitors' messages at once where the ticket service's quick path takes them.
+
+    None for a line it leaves alone (an ended or unknown conversation, a
+    ticket that must change, a resent client_id): ``customer_message`` handles
+    it, with its errors. The caller commits; the live events follow.
+    """
+    conversations = {row.id: row for row in db.session.execute(
+        select(Conversation.id, Conversation.state, Conversation.ticket_id, Conversation.visitor_hash,
+               Conversation.agent_id, Conversation.offered_agent_id)
+        .where(Conversation.id.in_({line.conversation_id for line in lines}))
+    )}
+    known = [line for line in lines if line.conversation_id in conversations
+             and conversations[line.conversation_id].state != "ended"]
+    appended = dict(zip((id(line) for line in known), tickets.append_customer_messages([
+        tickets.CustomerLine(conversations[line.conversation_id].ticket_id,
+                             conversations[line.conversation_id].visitor_hash, line.body, line.client_id)
+        for line in known
+    ]), strict=True))
+    stored = [(line, appended[id(line)]) for line in known if appended[id(line)] is not None]
+    if stored:
+        db.session.execute(update(Conversation.__table__)
+                           .where(Conversation.id.in_({line.conversation_id for line, _ in stored}))
+                           .values(last_activity_at=utcnow()))
+    for line, message in stored:
+        row = conversations[line.conversation_id]
+        on_commit(realtime.later, _announce, payloads.message(message), row.id,
+                  row.agent_id or row.offered_agent_id, message.internal, line.sid)
+    return [appended.get(id(line)) for line in lines]
 
 
 def _announce(payload: dict, conversation_id: int, agent_id: int | None, internal: bool, sid: str | None) -> None:
