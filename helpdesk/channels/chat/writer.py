@@ -10,7 +10,8 @@ arrives (a batch of one); nothing waits for a batch to fill.
 
 Lines the quick path does not take, and every line of a batch that failed,
 come back as None: the handler then stores that message on its own, as
-before, with the same errors and duplicate handling.
+before, with the same errors and duplicate handling. A line still queued
+after WAIT_SECONDS is answered ``internal`` (resend), never stored twice.
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ from dataclasses import dataclass, field
 from flask import Flask, current_app
 
 from helpdesk.channels.chat import payloads, service
+from helpdesk.channels.chat.protocol import ChatError
 from helpdesk.extensions import db, socketio
 
 log = logging.getLogger(__name__)
 
 #: Most lines one transaction takes; more wait for the next.
 MAX_BATCH = 200
-#: A line not written within this many seconds is stored by its handler instead.
+#: A line not written within this many seconds is answered "resend": under such a backlog
+#: storing it alone would only add to the load, and a resend is stored once whatever happened.
 WAIT_SECONDS = 20.0
 
 
@@ -55,7 +58,7 @@ class _Writer:
         waiting = _Waiting(line)
         self._queue.put(waiting)
         if not waiting.done.wait(WAIT_SECONDS):
-            return None
+            raise ChatError("internal", "the server is busy; resend the message with the same client_id")
         return waiting.ack
 
     def _run(self, app: Flask) -> None:
