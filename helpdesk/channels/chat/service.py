@@ -122,28 +122,31 @@ def customer_messages(lines: list[VisitorLine]) -> list[tickets.Appended | None]
     ticket that must change, a resent client_id): ``customer_message`` handles
     it, with its errors. The caller commits; the live events follow.
     """
-    conversations = {row.id: row for row in db.session.execute(
+    if not lines:
+        return []
+    found = {row.id: row for row in db.session.execute(
         select(Conversation.id, Conversation.state, Conversation.ticket_id, Conversation.visitor_hash,
                Conversation.agent_id, Conversation.offered_agent_id)
         .where(Conversation.id.in_({line.conversation_id for line in lines}))
     )}
-    known = [line for line in lines if line.conversation_id in conversations
-             and conversations[line.conversation_id].state != "ended"]
-    appended = dict(zip((id(line) for line in known), tickets.append_customer_messages([
-        tickets.CustomerLine(conversations[line.conversation_id].ticket_id,
-                             conversations[line.conversation_id].visitor_hash, line.body, line.client_id)
-        for line in known
-    ]), strict=True))
-    stored = [(line, appended[id(line)]) for line in known if appended[id(line)] is not None]
+    rows = [found.get(line.conversation_id) for line in lines]
+    taken = [n for n, row in enumerate(rows) if row is not None and row.state != "ended"]
+    appended = tickets.append_customer_messages([
+        tickets.CustomerLine(rows[n].ticket_id, rows[n].visitor_hash, lines[n].body, lines[n].client_id)
+        for n in taken
+    ])
+    results: list[tickets.Appended | None] = [None] * len(lines)
+    for n, message in zip(taken, appended, strict=True):
+        results[n] = message
+    stored = [n for n, message in enumerate(results) if message is not None]
     if stored:
         db.session.execute(update(Conversation.__table__)
-                           .where(Conversation.id.in_({line.conversation_id for line, _ in stored}))
+                           .where(Conversation.id.in_({rows[n].id for n in stored}))
                            .values(last_activity_at=utcnow()))
-    for line, message in stored:
-        row = conversations[line.conversation_id]
-        on_commit(realtime.later, _announce, payloads.message(message), row.id,
-                  row.agent_id or row.offered_agent_id, message.internal, line.sid)
-    return [appended.get(id(line)) for line in lines]
+    for n in stored:
+        on_commit(realtime.later, _announce, payloads.message(results[n]), rows[n].id,
+                  rows[n].agent_id or rows[n].offered_agent_id, results[n].internal, lines[n].sid)
+    return results
 
 
 def _announce(payload: dict, conversation_id: int, agent_id: int | None, internal: bool, sid: str | None) -> None:
