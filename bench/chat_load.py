@@ -296,6 +296,10 @@ async def restarts(spec: dict) -> None:
                     await socket.close()
                     continue
                 except Exception:
+                    # The write failed on a dying connection (the server was killed) before the reader
+                    # noticed: close it, so ensure() reconnects, instead of spinning on it without yielding.
+                    await socket.close()
+                    await asyncio.sleep(0.05)
                     continue
                 if isinstance(ack, dict) and "id" in ack:
                     acked[cid] = ack["id"]

@@ -8,6 +8,11 @@ or RQ worker reach clients connected to every web process.
 from __future__ import annotations
 
 import logging
+import queue
+import threading
+from collections.abc import Callable
+
+from flask import Flask, current_app
 
 from helpdesk.extensions import db, socketio
 
@@ -92,3 +97,87 @@ def _load_tickets(calls: list[tuple]) -> list:
 
 
 ticket_changed.prefetch = _load_tickets  # see helpdesk.effects: one load per commit, not one per event
+
+
+#: A ticket that only gained a message is announced to the consoles at most this often.
+TOUCH_SECONDS = 1.0
+
+
+class _Later:
+    """Send a process's queued live events from background tasks, so a chat event's ack need not wait for them.
+
+    Only the production server (gevent, where a task is a cheap greenlet)
+    defers; elsewhere everything is sent at once, as before. Events queued with
+    ``later`` go out in order; tickets ``touched`` within TOUCH_SECONDS are
+    loaded in one query and announced once each, with the ticket as it is then.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._queue: queue.Queue = queue.Queue()
+        self._touched: dict[int, str] = {}
+        self._started = False
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        app = current_app._get_current_object()
+        socketio.start_background_task(self._send, self._queue)
+        socketio.start_background_task(self._announce_touched, app)
+
+    def call(self, fn: Callable, *args) -> None:
+        if current_app.config.get("SOCKETIO_ASYNC_MODE") != "gevent":
+            fn(*args)
+            return
+        self._start()
+        self._queue.put((fn, args))
+
+    def touch(self, ticket_id: int, change: str) -> None:
+        if current_app.config.get("SOCKETIO_ASYNC_MODE") != "gevent":
+            ticket_changed(ticket_id, change)
+            return
+        self._start()
+        with self._lock:
+            self._touched[ticket_id] = change
+
+    @staticmethod
+    def _send(pending: queue.Queue) -> None:
+        while True:
+            fn, args = pending.get()
+            try:
+                fn(*args)
+            except Exception:  # a live update is a courtesy; the next one still goes out
+                log.exception("live event %s failed", getattr(fn, "__name__", fn))
+
+    def _announce_touched(self, app: Flask) -> None:
+        while True:
+            socketio.sleep(TOUCH_SECONDS)
+            with self._lock:
+                touched, self._touched = self._touched, {}
+            if not touched:
+                continue
+            with app.app_context():
+                try:
+                    calls = [(ticket_id, change) for ticket_id, change in touched.items()]
+                    loaded = _load_tickets(calls)  # noqa: F841 (keeps them in the identity map for the loop)
+                    for ticket_id, change in calls:
+                        ticket_changed(ticket_id, change)
+                except Exception:
+                    log.exception("could not announce %d changed tickets", len(touched))
+                finally:
+                    db.session.remove()
+
+
+_later = _Later()
+
+
+def later(fn: Callable, *args) -> None:
+    """Run ``fn(*args)`` (live events only, no database work) soon after the current event is answered, in order."""
+    _later.call(fn, *args)
+
+
+def ticket_touched(ticket_id: int, change: str = "message") -> None:
+    """Tell the consoles a ticket gained a message; several within TOUCH_SECONDS make one ``ticket`` event."""
+    _later.touch(ticket_id, change)

@@ -61,6 +61,16 @@ def index_message(message, new: bool = False) -> None:
     _put("message", message.id, message.body_text or "", message.ticket_id, None, new)
 
 
+def index_new_messages(rows: list[tuple[int, int, str]]) -> None:
+    """Index messages just inserted without the ORM: (message id, ticket id, text) each, in one executemany."""
+    column = _key_column()
+    params = [{"key": _key("message", message_id), "body": body[:100_000], "ticket_id": ticket_id,
+               "customer_id": None} for message_id, ticket_id, body in rows if body.strip()]
+    if params:
+        db.session.execute(text(f"INSERT INTO search_index ({column}, body, ticket_id, customer_id) "
+                                "VALUES (:key, :body, :ticket_id, :customer_id)"), params)
+
+
 def index_customer(customer, new: bool = False) -> None:
     """Index a customer's name and identities."""
     words = [customer.name or ""] + [i.value for i in customer.identities]

@@ -7,6 +7,7 @@ import pytest
 from helpdesk.extensions import db
 from helpdesk.models import CannedResponse, Ticket
 from tests.support.browser import new_page
+from tests.support.chat import VisitorClient, start
 from tests.support.servers import HelpdeskServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -95,6 +96,36 @@ def test_customer_and_agent_chat_and_see_each_other_typing(server, browser, make
     phone.get_by_role("button", name="End chat").click()
     phone.get_by_text("This chat has ended.").first.wait_for()
     assert desk.problems == [] and phone.problems == []
+
+
+def test_the_ticket_list_and_page_follow_a_chat_live(server, browser, make_agent, app):
+    alice = make_agent(email="alice@helpdesk.test", name="Alice Agent")
+    customer = VisitorClient(server.url)
+    try:
+        ack = start(customer)
+        desk = new_page(browser, viewport={"width": 1400, "height": 900})
+        desk.goto(f"{server.url}/console/login")
+        desk.get_by_label("Email").fill(alice.email)
+        desk.get_by_label("Password").fill(PASSWORD)
+        desk.get_by_role("button", name="Sign in").click()
+        desk.wait_for_url("**/console/tickets")
+        row = desk.locator(f"tr[data-reference='{ack['ticket_reference']}']")
+        row.wait_for()
+        desk.wait_for_function("() => window.io !== undefined")
+        desk.wait_for_timeout(1500)  # let the console's socket connect
+
+        assert "error" not in customer.call("message", {"client_id": "c-1", "body": "Any news?"})
+        desk.locator(f"tr[data-reference='{ack['ticket_reference']}'].is-flash").wait_for(timeout=10_000)
+        assert row.locator("[data-field=updated]").inner_text() == "just now"
+
+        desk.goto(f"{server.url}/console/tickets/{ack['ticket_reference']}")
+        desk.locator(".thread").get_by_text("Any news?").wait_for()
+        desk.wait_for_timeout(1500)
+        assert "error" not in customer.call("message", {"client_id": "c-2", "body": "Hello again"})
+        desk.get_by_text("This ticket was updated (message).").wait_for(timeout=10_000)
+        assert desk.problems == []
+    finally:
+        customer.close()
 
 
 def test_returning_visitor_sees_their_conversation_and_offline_is_honest(server, browser, app):

@@ -134,6 +134,24 @@ def test_a_whole_chat(server, clients, online):
     assert fresh(Conversation)[0].state == "ended"
 
 
+def test_consoles_hear_of_every_chat_ticket_that_gained_messages(server, clients, online):
+    _, token = online(email="alice@helpdesk.test", name="Alice Agent")
+    console = agent_client(server, clients, token)
+    customer = visitor(server, clients)
+    ack = start(customer)
+    sent = [customer.call("message", {"client_id": f"c-{n}", "body": f"Order {n}"}) for n in range(3)]
+    assert all("error" not in s for s in sent)
+    stored = fresh(Message, client_id="c-2")[0]
+
+    # The ticket as the API returns it, as it stands after the last message (several may make one event).
+    change = console.wait_for("ticket", lambda d: d["change"] == "message"
+                              and d["ticket"]["updated_at"] >= sent[-1]["created_at"])
+    assert change["reference"] == ack["ticket_reference"] == change["ticket"]["reference"]
+    assert change["ticket"]["status"] == "new" and change["ticket"]["channel"] == "chat"
+    assert change["ticket"]["customer"]["email"] == "maria@example.com"
+    assert stored.created_at.isoformat() == sent[-1]["created_at"]
+
+
 def test_error_acks(server, clients, online):
     _, token = online()
     agent = agent_client(server, clients, token)

@@ -1,5 +1,6 @@
 """The ticket service: the only code that writes tickets, whatever the channel."""
 
+from helpdesk.tickets.appending import Appended, CustomerLine, append_customer_message, append_customer_messages
 from helpdesk.tickets.identities import Contact, InvalidIdentity, find_customer, find_or_create_customer
 from helpdesk.tickets.inbound import Inbound, IncomingFile, Received, open_ticket, receive
 from helpdesk.tickets.operations import (
@@ -15,13 +16,17 @@ from helpdesk.tickets.operations import (
 )
 
 __all__ = [
+    "Appended",
     "Contact",
+    "CustomerLine",
     "Inbound",
     "IncomingFile",
     "InvalidIdentity",
     "Received",
     "TicketError",
     "add_note",
+    "append_customer_message",
+    "append_customer_messages",
     "assign",
     "find_customer",
     "find_or_create_customer",

@@ -155,7 +155,9 @@ def receive(inbound: Inbound, actor=None) -> Received:
 
     Idempotent on the channel's message id, so a channel that delivers at
     least once still makes exactly one message. The caller commits; jobs and
-    live events follow the commit.
+    live events follow the commit. A chat message that changes nothing but
+    the ticket's times has a quicker path with the same outcome
+    (``appending.append_customer_message``): keep the two in step.
     """
     existing = _existing(inbound)
     if existing is not None:

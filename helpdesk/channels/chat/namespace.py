@@ -8,7 +8,7 @@ from flask import current_app, request
 from flask_socketio import Namespace, join_room, leave_room
 
 from helpdesk import realtime
-from helpdesk.channels.chat import lifecycle, payloads, service
+from helpdesk.channels.chat import lifecycle, payloads, service, writer
 from helpdesk.channels.chat.protocol import (
     MAX_BODY,
     ChatError,
@@ -117,6 +117,11 @@ class ChatNamespace(Namespace):
         """Store the visitor's message (once per client_id), then acknowledge it with its id."""
         data = body_of(data)
         cid, body = client_id(data), text(data, "body", MAX_BODY)
+        visitor = _visitors.get(request.sid)
+        if visitor is not None and visitor.conversation_id:
+            ack = writer.store(service.VisitorLine(visitor.conversation_id, cid, body, request.sid))
+            if ack is not None:
+                return ack
         conversation = self._conversation()
         ack = payloads.acknowledgement(service.customer_message(conversation, cid, body, sid=request.sid))
         db.session.commit()

@@ -7,12 +7,13 @@ from sqlalchemy import select
 from helpdesk.api.schema import customer_json, iso
 from helpdesk.extensions import db
 from helpdesk.models import Conversation, Message
+from helpdesk.tickets.appending import Appended
 
 #: Most messages one history answer carries; ask again after the last id for more.
 HISTORY_LIMIT = 500
 
 
-def message(item: Message, conversation_id: int | None = None) -> dict:
+def message(item: Message | Appended, conversation_id: int | None = None) -> dict:
     """Return a message as chat clients see it; with ``conversation_id`` for agents."""
     data = {
         "id": item.id,
@@ -27,7 +28,7 @@ def message(item: Message, conversation_id: int | None = None) -> dict:
     return data
 
 
-def acknowledgement(item: Message) -> dict:
+def acknowledgement(item: Message | Appended) -> dict:
     """Return the ack of a stored message; build it before the commit, which expires the row."""
     return {"id": item.id, "created_at": iso(item.created_at)}
 

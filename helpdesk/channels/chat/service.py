@@ -7,8 +7,9 @@ queued with ``on_commit`` go out only once the messages are safely stored.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from helpdesk import realtime, tickets
 from helpdesk.channels.chat import lifecycle, payloads
@@ -78,10 +79,15 @@ def start(visitor_hash: str, name: str, email: str, body: str) -> Conversation:
     return conversation
 
 
-def customer_message(conversation: Conversation, client_id: str, body: str, sid: str | None = None) -> Message:
+def customer_message(conversation: Conversation, client_id: str, body: str,
+                     sid: str | None = None) -> Message | tickets.Appended:
     """Store what the visitor wrote (once per client_id) and pass it to the agent after the commit."""
     if conversation.state == "ended":
         raise ChatError("conversation_ended", "this chat has ended; send start to open a new one")
+    quick = customer_messages([VisitorLine(conversation.id, client_id, body, sid)])[0]
+    if quick is not None:
+        return quick
+    # Anything but the common case: the ticket service's full receive.
     received = tickets.receive(tickets.Inbound(
         channel="chat", contact=Contact(visitor=conversation.visitor_hash), body_text=body,
         ticket_id=conversation.ticket_id, client_id=client_id,
@@ -93,10 +99,54 @@ def customer_message(conversation: Conversation, client_id: str, body: str, sid:
     conversation.last_activity_at = utcnow()
     db.session.flush()
     # Built now, while the rows are loaded: after the commit they are expired and
-    # would cost a query each, on every chat message.
-    on_commit(_announce, payloads.message(received.message), conversation.id,
+    # would cost a query each. Sent after the ack, which need not wait for Redis.
+    on_commit(realtime.later, _announce, payloads.message(received.message), conversation.id,
               conversation.agent_id or conversation.offered_agent_id, received.message.internal, sid)
     return received.message
+
+
+@dataclass(frozen=True)
+class VisitorLine:
+    """A visitor's message as the /chat namespace received it."""
+
+    conversation_id: int
+    client_id: str
+    body: str
+    sid: str | None = None
+
+
+def customer_messages(lines: list[VisitorLine]) -> list[tickets.Appended | None]:
+    """Store many visitors' messages at once where the ticket service's quick path takes them.
+
+    None for a line it leaves alone (an ended or unknown conversation, a
+    ticket that must change, a resent client_id): ``customer_message`` handles
+    it, with its errors. The caller commits; the live events follow.
+    """
+    if not lines:
+        return []
+    found = {row.id: row for row in db.session.execute(
+        select(Conversation.id, Conversation.state, Conversation.ticket_id, Conversation.visitor_hash,
+               Conversation.agent_id, Conversation.offered_agent_id)
+        .where(Conversation.id.in_({line.conversation_id for line in lines}))
+    )}
+    rows = [found.get(line.conversation_id) for line in lines]
+    taken = [n for n, row in enumerate(rows) if row is not None and row.state != "ended"]
+    appended = tickets.append_customer_messages([
+        tickets.CustomerLine(rows[n].ticket_id, rows[n].visitor_hash, lines[n].body, lines[n].client_id)
+        for n in taken
+    ])
+    results: list[tickets.Appended | None] = [None] * len(lines)
+    for n, message in zip(taken, appended, strict=True):
+        results[n] = message
+    stored = [n for n, message in enumerate(results) if message is not None]
+    if stored:
+        db.session.execute(update(Conversation.__table__)
+                           .where(Conversation.id.in_({rows[n].id for n in stored}))
+                           .values(last_activity_at=utcnow()))
+    for n in stored:
+        on_commit(realtime.later, _announce, payloads.message(results[n]), rows[n].id,
+                  rows[n].agent_id or rows[n].offered_agent_id, results[n].internal, lines[n].sid)
+    return results
 
 
 def _announce(payload: dict, conversation_id: int, agent_id: int | None, internal: bool, sid: str | None) -> None:
