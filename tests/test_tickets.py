@@ -206,6 +206,19 @@ def test_merge_moves_messages_and_closes_the_source(merged, agent):
     assert events(source, "status")[-1].data == {"from": "new", "to": "closed"}
 
 
+def test_merging_tickets_whose_messages_share_client_ids(app, agent):
+    """Two chats both start with client id "start"; two email tickets both have an acknowledgement."""
+    first, second = (tickets.receive(Inbound(channel="chat", contact=Contact(visitor=f"v{n}"), subject="Hi",
+                                             body_text=f"chat {n}", client_id="start", thread=False))
+                     for n in (1, 2))
+    db.session.commit()
+    tickets.merge(first.ticket, second.ticket, agent)
+    db.session.commit()
+    db.session.expire_all()
+    assert sorted(m.client_id for m in second.ticket.messages) == sorted(["start", f"{first.ticket.reference}:start"])
+    assert [m.body_text for m in second.ticket.messages] == ["chat 1", "chat 2"]
+
+
 def test_a_merged_ticket_takes_no_more_changes(merged, agent, make_agent):
     source, target = merged
     with pytest.raises(tickets.TicketError, match=target.reference):

@@ -132,10 +132,14 @@ def append_customer_messages(lines: list[CustomerLine]) -> list[Appended | None]
     if not chosen:
         return [None] * len(lines)
     now = utcnow()
+    # Lock the tickets in id order first: two processes' batches naming the same tickets
+    # then wait for each other instead of deadlocking (an UPDATE locks in scan order).
+    locked = db.session.scalars(select(Ticket.id).where(Ticket.id.in_({lines[n].ticket_id for n in chosen}))
+                                .order_by(Ticket.id).with_for_update()).all()
     # The ticket conditions again, under the row locks: a status changed since the SELECT sends its lines to receive.
     touched = set(db.session.scalars(
         update(Ticket.__table__)
-        .where(Ticket.id.in_({lines[n].ticket_id for n in chosen}), Ticket.status.in_(UNCHANGED_STATUSES),
+        .where(Ticket.id.in_(locked), Ticket.status.in_(UNCHANGED_STATUSES),
                Ticket.merged_into_id.is_(None))
         .values(updated_at=now, last_customer_message_at=db.func.coalesce(Ticket.last_customer_message_at, now))
         .returning(Ticket.id)

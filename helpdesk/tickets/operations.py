@@ -193,7 +193,13 @@ def merge(source: Ticket, target: Ticket, actor: Agent | None = None) -> None:
     _writable(source)
     _writable(target)
     moved = db.session.scalars(select(Message).where(Message.ticket_id == source.id)).all()
+    taken = set(db.session.scalars(select(Message.client_id).where(Message.ticket_id == target.id,
+                                                                   Message.client_id.isnot(None))))
     for message in moved:
+        if message.client_id in taken:
+            # Client ids are unique per ticket (both tickets may have an acknowledgement, or a
+            # chat's "start"): the moved one keeps its origin in its id.
+            message.client_id = f"{source.reference}:{message.client_id}"[:64]
         message.ticket = target
     target.tags = sorted({*target.tags, *source.tags}, key=lambda t: t.name)
     if source.customer_id != target.customer_id:
