@@ -6,7 +6,7 @@ from flask import current_app, request
 from flask_login import current_user
 from flask_socketio import Namespace, join_room, leave_room
 
-from helpdesk import accounts, realtime
+from helpdesk import accounts, presence, realtime
 from helpdesk.auth import agent_for_token
 from helpdesk.channels.chat import lifecycle, payloads, service
 from helpdesk.channels.chat.protocol import (
@@ -55,6 +55,7 @@ class AgentNamespace(Namespace):
         if agent is None:
             raise ConnectionRefusedError("unauthorized")
         _viewing[request.sid] = (agent.id, None, False)
+        presence.connected(agent.id, request.sid)
         join_room(realtime.AGENTS)
         join_room(realtime.agent_room(agent.id))
         for team in agent.teams:
@@ -67,6 +68,8 @@ class AgentNamespace(Namespace):
         """Forget the socket and tell others it stopped viewing."""
         entry = _viewing.pop(request.sid, None)
         buckets.forget(request.sid)
+        if entry:
+            presence.disconnected(entry[0], request.sid)
         if entry and entry[1]:
             self._announce(entry[1])
 

@@ -7,7 +7,7 @@ import pytest
 from helpdesk.extensions import db
 from helpdesk.models import CannedResponse, Ticket
 from tests.support.browser import new_page
-from tests.support.chat import VisitorClient, start
+from tests.support.chat import AgentClient, VisitorClient, start
 from tests.support.servers import HelpdeskServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -167,9 +167,10 @@ def other_site(tmp_path):
     httpd.shutdown()
 
 
-def test_widget_embedded_on_another_site(migrated, browser, other_site, make_agent, app):
+def test_widget_embedded_on_another_site(migrated, browser, other_site, make_agent, make_token, app):
     site, root = other_site
     desk = HelpdeskServer({**migrated, "HELPDESK_CHAT_ORIGINS": site}).start()
+    console = None
     try:
         (root / "index.html").write_text(
             "<!doctype html><html><head><meta charset=utf-8><title>Shop</title>"
@@ -177,6 +178,7 @@ def test_widget_embedded_on_another_site(migrated, browser, other_site, make_age
             f"<body><h1>Shop</h1><p>Our products</p><script src='{desk.url}/widget.js' async></script></body></html>")
         alice = make_agent(name="Alice Agent")
         alice.presence = "online"
+        console = AgentClient(desk.url, make_token(alice))  # her console is open (a socket of the agents')
         from helpdesk.kb import service as kb
 
         article = kb.create_article(kb.save_category("Shipping"))
@@ -200,4 +202,6 @@ def test_widget_embedded_on_another_site(migrated, browser, other_site, make_age
         assert db.session.scalars(db.select(Ticket)).one().channel == "chat"
         assert page.problems == []
     finally:
+        if console is not None:
+            console.close()
         desk.stop()

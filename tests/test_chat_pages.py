@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from config import Config, ConfigError
+from helpdesk import presence
 from helpdesk.accounts import save_team
 from helpdesk.channels.chat import lifecycle, routing, service
 from helpdesk.channels.chat.protocol import ChatError
@@ -56,10 +57,25 @@ def test_chat_desk_needs_an_agent_and_shows_waiting_chats(client, agent, app):
     assert agent.presence == "away"
 
 
-def test_routing_owner_first_then_least_busy_within_capacity(app, make_agent, make_ticket):
+@pytest.fixture
+def console(app):
+    """Return a function that opens a console for an agent (an /agent socket as helpdesk.presence counts it)."""
+    opened = []
+
+    def open_console(agent):
+        opened.append((agent.id, f"console-of-{agent.id}"))
+        presence.connected(*opened[-1])
+
+    yield open_console
+    for agent_id, sid in opened:
+        presence.disconnected(agent_id, sid)
+
+
+def test_routing_owner_first_then_least_busy_within_capacity(app, make_agent, make_ticket, console):
     owner, busy, free = (make_agent(email=f"{n}@helpdesk.test") for n in ("owner", "busy", "free"))
     for a in (owner, busy, free):
         a.presence = "online"
+        console(a)
     busy.max_chats = 1
     db.session.commit()
     known = make_ticket(email="vip@example.com")
@@ -83,11 +99,17 @@ def test_routing_owner_first_then_least_busy_within_capacity(app, make_agent, ma
     fourth.team = team
     busy.presence = "away"
     assert routing.choose(fourth) is None  # the team's only member is away: nobody else is asked
+    busy.presence, busy.max_chats = "online", 5
+    assert routing.choose(fourth) == busy
+    presence.disconnected(busy.id, f"console-of-{busy.id}")
+    assert routing.choose(fourth) is None  # "online", but every console of theirs is closed
 
 
-def test_accept_is_won_once_and_timeout_respects_it(app, make_agent):
+def test_accept_is_won_once_and_timeout_respects_it(app, make_agent, console):
     alice, bob = make_agent(), make_agent()
     alice.presence = bob.presence = "online"
+    console(alice)
+    console(bob)
     db.session.commit()
     conversation = service.start(Conversation.digest("v_a"), "", "m@example.com", "hi")
     db.session.commit()

@@ -10,7 +10,7 @@ import socketio
 from helpdesk.accounts import save_team
 from helpdesk.extensions import db
 from helpdesk.models import Conversation, Message, Ticket
-from tests.support.chat import AgentClient, VisitorClient, Worker, fresh, start
+from tests.support.chat import AgentClient, VisitorClient, Worker, fresh, start, wait_until
 from tests.support.servers import HelpdeskServer
 
 pytestmark = pytest.mark.slow
@@ -53,14 +53,16 @@ def clients(app):
 
 
 @pytest.fixture
-def online(make_agent, make_token):
-    """Return a factory: an online agent and their API token."""
+def online(make_agent, make_token, server, clients):
+    """Return a factory: an online agent with a console open (an /agent socket) and their API token."""
 
     def factory(email=None, name=None, teams=(), presence="online", max_chats=3):
         agent = make_agent(email=email, name=name, teams=teams)
         agent.presence, agent.max_chats = presence, max_chats
         db.session.commit()
-        return agent, make_token(agent)
+        token = make_token(agent)
+        agent_client(server, clients, token)
+        return agent, token
 
     return factory
 
@@ -389,3 +391,23 @@ def test_server_restart_loses_nothing(server, clients, online):
     bodies = [m["body"] for m in customer.call("history", {"after_id": before["id"]})["messages"]]
     assert bodies == ["during the restart", "still here"]
     assert len(fresh(Message, client_id="r2")) == 1
+
+
+def test_an_online_agent_whose_consoles_are_closed_is_not_offered_chats(server, clients, make_agent, make_token):
+    from helpdesk import presence
+
+    agent = make_agent()
+    agent.presence = "online"
+    db.session.commit()
+    token = make_token(agent)
+    first = agent_client(server, clients, token)
+    second = agent_client(server, clients, token)
+    assert presence.reachable([agent.id]) == {agent.id}
+    first.close()
+    assert wait_until(lambda: len(presence._redis().zrange(presence.KEY.format(agent.id), 0, -1)) == 1)
+    assert presence.reachable([agent.id]) == {agent.id}  # one console is still open
+    second.close()
+    assert wait_until(lambda: not presence.reachable([agent.id]))
+    assert start(visitor(server, clients))["state"] == "offline"  # said honestly, not after the accept time-out
+    agent_client(server, clients, token)
+    assert start(visitor(server, clients))["state"] == "waiting"

@@ -123,3 +123,13 @@ def fresh(model, **where) -> list:
     """Return the rows of ``model`` as the database holds them now (servers write them)."""
     db.session.expire_all()
     return db.session.scalars(select(model).filter_by(**where)).all()
+
+
+def wait_until(predicate, timeout: float = 10.0, every: float = 0.05) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds pass; return its last answer."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return bool(predicate())
+        time.sleep(every)
+    return True

@@ -12,7 +12,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
-from helpdesk import realtime, tickets
+from helpdesk import presence, realtime, tickets
 from helpdesk.channels.chat import payloads, routing
 from helpdesk.channels.chat.protocol import ChatError
 from helpdesk.effects import on_commit
@@ -136,6 +136,8 @@ def transfer(conversation: Conversation, actor: Agent, email: str | None, team_n
             raise ChatError("not_found", f"no agent {email} who can see this ticket")
         if target.presence != "online":
             raise ChatError("unavailable", f"{target.name} is {target.presence}")
+        if not presence.reachable([target.id]):
+            raise ChatError("unavailable", f"{target.name} has no console open")
         conversation.state, conversation.agent, conversation.offered_agent = "active", target, None
         conversation.accepted_at = utcnow()
         tickets.assign(conversation.ticket, target, actor)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, or_, select
 
+from helpdesk import presence
 from helpdesk.extensions import db
 from helpdesk.models import Agent, Conversation
 
@@ -24,13 +25,17 @@ def load(agent_ids: list[int]) -> dict[int, int]:
     return {agent_id: count for agent_id, count in rows}
 
 
-def available(agent: Agent, counts: dict[int, int]) -> bool:
-    """Say whether ``agent`` can take one more chat."""
-    return agent.active and agent.presence == "online" and counts.get(agent.id, 0) < agent.max_chats
+def available(agent: Agent, counts: dict[int, int], present: set[int]) -> bool:
+    """Say whether ``agent`` can take one more chat: online, with a console open, under their maximum."""
+    return (agent.active and agent.presence == "online" and agent.id in present
+            and counts.get(agent.id, 0) < agent.max_chats)
 
 
 def choose(conversation: Conversation, exclude: set[int] = frozenset()) -> Agent | None:
     """Return who gets the chat: the account owner when free, else the least-busy online agent.
+
+    Only agents with a console open count (``helpdesk.presence``): "online"
+    on an agent who has since closed every console is not an answer.
 
     The pool is the ticket's team, or every agent when the ticket has none.
     Ties go to the agent who joined first, so the choice is repeatable.
@@ -42,8 +47,9 @@ def choose(conversation: Conversation, exclude: set[int] = frozenset()) -> Agent
         pool = list(db.session.scalars(
             select(Agent).where(Agent.active, Agent.presence == "online", Agent.id.notin_(exclude or {0}))
         ))
-    counts = load([a.id for a in pool] + ([owner.id] if owner else []))
-    if owner is not None and owner.id not in exclude and available(owner, counts):
+    candidates = [a.id for a in pool if a.presence == "online"] + ([owner.id] if owner else [])
+    counts, present = load(candidates), presence.reachable(candidates)
+    if owner is not None and owner.id not in exclude and available(owner, counts, present):
         return owner
-    free = [a for a in pool if available(a, counts)]
+    free = [a for a in pool if available(a, counts, present)]
     return min(free, key=lambda a: (counts.get(a.id, 0), a.id)) if free else None
