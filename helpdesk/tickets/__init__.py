@@ -1,5 +1,6 @@
 """The ticket service: the only code that writes tickets, whatever the channel."""
 
+from helpdesk.tickets.batch import receive_many
 from helpdesk.tickets.identities import Contact, InvalidIdentity, find_customer, find_or_create_customer
 from helpdesk.tickets.inbound import Inbound, IncomingFile, Received, open_ticket, receive
 from helpdesk.tickets.operations import (
@@ -28,6 +29,7 @@ __all__ = [
     "merge",
     "open_ticket",
     "receive",
+    "receive_many",
     "reply",
     "set_priority",
     "set_status",
