@@ -24,7 +24,7 @@ from helpdesk import storage, tickets
 from helpdesk.channels.email.classify import Classification, classify
 from helpdesk.channels.email.loops import own_addresses
 from helpdesk.channels.email.parse import ParsedEmail
-from helpdesk.channels.email.reading import Reader, Reading, read, read_many
+from helpdesk.channels.email.reading import Reader, Reading, read
 from helpdesk.extensions import db
 from helpdesk.models import CustomerIdentity, InboundEmail, Mailbox, Message
 from helpdesk.models.base import utcnow
@@ -253,11 +253,7 @@ def finish(mailbox: Mailbox | None, staged: Staged) -> dict[str, int]:
     # A later batch's commit may have expired these rows: load them back in one SELECT.
     db.session.scalars(select(InboundEmail).where(InboundEmail.id.in_([inspect(r).identity[0] for r in rows]))).all()
     raws = [batch[i].raw for i in staged.todo]
-    try:
-        readings = staged.readings.result()
-    except Exception:  # a worker process died (killed, out of memory): read here instead
-        log.exception("reading a batch in worker processes failed; reading it here")
-        readings = read_many(raws, frozenset(own_addresses()))
+    readings = staged.readings.result()
     statuses = import_rows([rows[i] for i in staged.todo], raws, readings)
     counts: dict[str, int] = {"duplicate": len(rows) - len(staged.todo)} if len(rows) > len(staged.todo) else {}
     for status in statuses:

@@ -13,6 +13,7 @@ import logging
 import multiprocessing
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from helpdesk.channels.email.classify import Classification, classify
@@ -69,17 +70,19 @@ class Reader:
         self.processes = processes or os.cpu_count() or 1
         self.threshold = threshold
         self._pool: ProcessPoolExecutor | None = None
+        #: Set when a worker process died: the rest of the run reads inline.
+        self.broken = False
 
     def submit(self, raws: list[bytes], own_addresses: frozenset[str]) -> Future:
         """Start reading ``raws``; the future's result is their readings, in order."""
-        if len(raws) < self.threshold or self.processes < 2:
+        if len(raws) < self.threshold or self.processes < 2 or self.broken:
             done: Future = Future()
             done.set_result(read_many(raws, own_addresses))
             return done
         pool = self._start()
         size = -(-len(raws) // self.processes)
         parts = [pool.submit(read_many, raws[i : i + size], own_addresses) for i in range(0, len(raws), size)]
-        return _Joined(parts)
+        return _Joined(self, parts, raws, own_addresses)
 
     def _start(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -106,10 +109,15 @@ class Reader:
 class _Joined(Future):
     """The readings of a batch that was split between worker processes."""
 
-    def __init__(self, parts: list[Future]):
+    def __init__(self, reader: Reader, parts: list[Future], raws: list[bytes], own_addresses: frozenset[str]):
         super().__init__()
-        self.parts = parts
+        self.reader, self.parts, self.raws, self.own_addresses = reader, parts, raws, own_addresses
 
     def result(self, timeout: float | None = None) -> list[Reading]:
-        """Return every part's readings, in order, waiting as needed."""
-        return [reading for part in self.parts for reading in part.result(timeout)]
+        """Return every part's readings, in order, waiting as needed; read here if a worker process died."""
+        try:
+            return [reading for part in self.parts for reading in part.result(timeout)]
+        except BrokenProcessPool:
+            log.exception("a mail reading process died; reading inline from now on")
+            self.reader.broken = True
+            return read_many(self.raws, self.own_addresses)
