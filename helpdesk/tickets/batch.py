@@ -35,6 +35,7 @@ from helpdesk.tickets.inbound import (
     message_added,
     new_ticket,
     receive,
+    record_message,
 )
 
 
@@ -56,8 +57,12 @@ class _Batch:
         clocks.start_opened(self.openings)
         for ticket, _ in self.openings:
             on_commit(realtime.ticket_changed, ticket.id, "created")
+        # Each reply here went to a different ticket, so logging them all before running any
+        # clock keeps every ticket's log in order and lets one flush write the lot.
         for inbound, ticket, customer, message in self.replies:
-            message_added(inbound, ticket, customer, message)
+            record_message(inbound, ticket, customer, message)
+        for inbound, ticket, _, message in self.replies:
+            message_added(inbound, ticket, message)
         search.index_new(tickets=[ticket for ticket, _ in self.openings], messages=self.messages)
         self.openings, self.replies, self.messages, self.touched = [], [], [], set()
 
@@ -106,6 +111,13 @@ def receive_many(inbounds: list[Inbound]) -> list[Received]:
 
 
 def _receive_fast(inbound: Inbound, customer, lookup: threading.Lookup, batch: _Batch) -> Received:
+    # Nothing read here depends on what the batch has built and not written (the lookups are
+    # preloaded; lazy loads fetch rows by key), so the batch is written once, at settle().
+    with db.session.no_autoflush:
+        return _build(inbound, customer, lookup, batch)
+
+
+def _build(inbound: Inbound, customer, lookup: threading.Lookup, batch: _Batch) -> Received:
     ticket, reason = threading.find_ticket(inbound, customer, lookup)
     if ticket is not None and (ticket.status not in ("new", "open") or ticket.id in batch.touched):
         # reopening or a follow-up, or a second message to a ticket this batch has not finished with

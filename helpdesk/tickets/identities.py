@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import phonenumbers
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from helpdesk import search
 from helpdesk.extensions import db
@@ -96,7 +97,8 @@ def find_or_create_customers(contacts: list[Contact]) -> list[tuple[Customer, bo
     for kind, value in wanted:
         by_kind.setdefault(kind, []).append(value)
     matches = [db.and_(CustomerIdentity.kind == k, CustomerIdentity.value.in_(v)) for k, v in by_kind.items()]
-    known = {(i.kind, i.value): i for i in db.session.scalars(select(CustomerIdentity).where(db.or_(*matches)))}
+    found = select(CustomerIdentity).where(db.or_(*matches)).options(joinedload(CustomerIdentity.customer))
+    known = {(i.kind, i.value): i for i in db.session.scalars(found)}
     results, changed = [], {}
     for contact, contact_pairs in zip(contacts, pairs, strict=True):
         found = [known[pair] for pair in contact_pairs if pair in known]

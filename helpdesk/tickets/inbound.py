@@ -213,9 +213,13 @@ def add_message(inbound: Inbound, ticket: Ticket, customer, meta: dict) -> Messa
     return message
 
 
-def message_added(inbound: Inbound, ticket: Ticket, customer, message: Message) -> None:
-    """Log a message added to an existing ticket (flushed, so it has an id), run its clocks and tell the consoles."""
+def record_message(inbound: Inbound, ticket: Ticket, customer, message: Message) -> None:
+    """Log a message added to an existing ticket (flushed, so it has an id)."""
     record(ticket, "customer_message", customer, message_id=message.id, channel=inbound.channel)
+
+
+def message_added(inbound: Inbound, ticket: Ticket, message: Message) -> None:
+    """Run the clocks of an existing ticket a logged message was added to, and tell the consoles."""
     if not inbound.machine:
         clocks.on_customer_message(ticket, inbound.received_at or message.created_at)
     on_commit(realtime.ticket_changed, ticket.id, "message")
@@ -244,6 +248,7 @@ def receive(inbound: Inbound, actor=None) -> Received:
     message = add_message(inbound, ticket, customer, meta)
     db.session.flush()
     if not created:
-        message_added(inbound, ticket, customer, message)
+        record_message(inbound, ticket, customer, message)
+        message_added(inbound, ticket, message)
     search.index_new(messages=[message])
     return Received(ticket, message, created=created)
