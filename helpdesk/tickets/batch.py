@@ -10,10 +10,11 @@ their messages and events are written together at the next flush
 trip) after the commit.
 
 The common cases take this path: a new human request, and a human reply to a
-ticket that is new or open. Anything else (machine mail, a bounce on a known
-ticket, a reply to a solved, pending or closed ticket) and any message that
-names another message of the same batch go through ``receive`` itself, after
-the batch so far has been written, so the order of the batch is kept.
+ticket that is new or open (a reply to a message of the same batch too, once
+the batch so far is written). Anything else (machine mail, a bounce on a
+known ticket, a reply to a solved, pending or closed ticket, a second message
+to a ticket the batch has not finished) goes through ``receive`` itself,
+after the batch so far has been written, so the order of the batch is kept.
 """
 
 from __future__ import annotations
@@ -93,10 +94,13 @@ def receive_many(inbounds: list[Inbound]) -> list[Received]:
             message = seen[inbound.external_id]
             results.append(Received(message.ticket, message, created=False, duplicate=True))
             continue
-        if i not in customers or made.intersection(threading.header_ids(inbound)):
-            # not a common case, or a reply to a message of this batch: as receive does, after what came before
-            batch.settle()
+        if i not in customers:
+            batch.settle()  # not a common case: as receive does, after what came before
             results.append(receive(inbound))
+        elif made.intersection(threading.header_ids(inbound)):
+            # a reply to a message of this batch, which the preloaded lookups cannot know: ask the database
+            batch.settle()
+            results.append(_receive_fast(inbound, customers[i][0], threading.DATABASE, batch))
         else:
             results.append(_receive_fast(inbound, customers[i][0], lookup, batch))
         if inbound.external_id:
@@ -111,18 +115,20 @@ def receive_many(inbounds: list[Inbound]) -> list[Received]:
 
 
 def _receive_fast(inbound: Inbound, customer, lookup: threading.Lookup, batch: _Batch) -> Received:
-    # Nothing read here depends on what the batch has built and not written (the lookups are
-    # preloaded; lazy loads fetch rows by key), so the batch is written once, at settle().
+    # Nothing read while building depends on what the batch has built and not written (the
+    # lookups are preloaded; lazy loads fetch rows by key), so the batch is written once, at settle().
     with db.session.no_autoflush:
-        return _build(inbound, customer, lookup, batch)
-
-
-def _build(inbound: Inbound, customer, lookup: threading.Lookup, batch: _Batch) -> Received:
-    ticket, reason = threading.find_ticket(inbound, customer, lookup)
-    if ticket is not None and (ticket.status not in ("new", "open") or ticket.id in batch.touched):
-        # reopening or a follow-up, or a second message to a ticket this batch has not finished with
+        ticket, reason = threading.find_ticket(inbound, customer, lookup)
+    if ticket is not None and ticket.id in batch.touched:
+        batch.settle()  # finish the batch's earlier message to this ticket first
+    if ticket is not None and ticket.status not in ("new", "open"):
         batch.settle()
-        return receive(inbound)
+        return receive(inbound)  # reopening it, or a follow-up of a closed ticket
+    with db.session.no_autoflush:
+        return _build(inbound, customer, ticket, reason, batch)
+
+
+def _build(inbound: Inbound, customer, ticket: Ticket | None, reason: str, batch: _Batch) -> Received:
     meta = dict(inbound.meta)
     created = ticket is None
     if created:
