@@ -32,7 +32,7 @@ from helpdesk.models.base import utcnow
 log = logging.getLogger(__name__)
 
 #: Reads every batch inline (tests, uploads, the watcher's small passes).
-INLINE = Reader(processes=1)
+INLINE = Reader(processes=0)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Reading (``parse_message`` with ``policy.default``, then ``classify``) is
 pure CPU work that needs no database, so a large pass hands it to a pool of
-processes, one per core, while this process writes the previous batch.
+processes (one core fewer than the machine has) while this process writes
+the previous batch.
 Small passes (the watcher's usual one to three messages after IDLE) read
 inline: a round trip to another process would only add latency.
 """
@@ -67,7 +68,8 @@ class Reader:
     """
 
     def __init__(self, processes: int | None = None, threshold: int = POOL_THRESHOLD):
-        self.processes = processes or os.cpu_count() or 1
+        # One core fewer than the machine has: this process (and the database) need one too.
+        self.processes = max(0, (os.cpu_count() or 1) - 1) if processes is None else processes
         self.threshold = threshold
         self._pool: ProcessPoolExecutor | None = None
         #: Set when a worker process died: the rest of the run reads inline.
@@ -75,7 +77,7 @@ class Reader:
 
     def submit(self, raws: list[bytes], own_addresses: frozenset[str]) -> Future:
         """Start reading ``raws``; the future's result is their readings, in order."""
-        if len(raws) < self.threshold or self.processes < 2 or self.broken:
+        if len(raws) < self.threshold or self.processes < 1 or self.broken:
             done: Future = Future()
             done.set_result(read_many(raws, own_addresses))
             return done
