@@ -68,11 +68,6 @@ def index_new(tickets=(), messages=(), customers=()) -> None:
         )
 
 
-def index_ticket(ticket, new: bool = False) -> None:
-    """Index the ticket's subject and reference (``new``: the ticket was just created)."""
-    _put("ticket", ticket.id, f"{ticket.reference} {ticket.subject}", ticket.id, None, new)
-
-
 def index_message(message, new: bool = False) -> None:
     """Index one message's text under its ticket (``new``: the message was just created)."""
     _put("message", message.id, message.body_text or "", message.ticket_id, None, new)
