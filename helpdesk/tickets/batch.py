@@ -10,11 +10,11 @@ their messages and events are written together at the next flush
 trip) after the commit.
 
 The common cases take this path: a new human request, and a human reply to a
-ticket that is new or open (a reply to a message of the same batch too, once
-the batch so far is written). Anything else (machine mail, a bounce on a
-known ticket, a reply to a solved, pending or closed ticket, a second message
-to a ticket the batch has not finished) goes through ``receive`` itself,
-after the batch so far has been written, so the order of the batch is kept.
+ticket that is new or open. A reply to a message of the same batch, or a
+second message to a ticket the batch has not finished, first has the batch
+so far written ("settled"), so the order of the batch is kept. Anything else
+(machine mail, a bounce on a known ticket, a reply to a solved, pending or
+closed ticket) goes through ``receive`` itself, after settling.
 """
 
 from __future__ import annotations
