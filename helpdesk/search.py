@@ -51,9 +51,25 @@ def _write(column: str, key: int, body: str, ticket_id: int | None, customer_id:
         )
 
 
-def index_ticket(ticket, new: bool = False) -> None:
-    """Index the ticket's subject and reference (``new``: the ticket was just created)."""
-    _put("ticket", ticket.id, f"{ticket.reference} {ticket.subject}", ticket.id, None, new)
+def index_new(tickets=(), messages=(), customers=()) -> None:
+    """Index just-created (and flushed) tickets, messages and customers in one executemany INSERT."""
+    rows = [{"key": _key("customer", c.id), "body": _customer_words(c), "ticket_id": None, "customer_id": c.id}
+            for c in customers]
+    rows += [{"key": _key("ticket", t.id), "body": f"{t.reference} {t.subject}", "ticket_id": t.id, "customer_id": None}
+            for t in tickets]
+    rows += [{"key": _key("message", m.id), "body": (m.body_text or "")[:100_000], "ticket_id": m.ticket_id,
+              "customer_id": None} for m in messages if (m.body_text or "").strip()]
+    _insert(rows)
+
+
+def _insert(rows: list[dict]) -> None:
+    """Insert index rows (key, body, ticket_id, customer_id) that do not exist yet, in one executemany."""
+    if rows:
+        db.session.execute(
+            text(f"INSERT INTO search_index ({_key_column()}, body, ticket_id, customer_id) "
+                 "VALUES (:key, :body, :ticket_id, :customer_id)"),
+            rows,
+        )
 
 
 def index_message(message, new: bool = False) -> None:
@@ -63,20 +79,20 @@ def index_message(message, new: bool = False) -> None:
 
 def index_new_messages(rows: list[tuple[int, int, str]]) -> None:
     """Index messages just inserted without the ORM: (message id, ticket id, text) each, in one executemany."""
-    column = _key_column()
-    params = [{"key": _key("message", message_id), "body": body[:100_000], "ticket_id": ticket_id,
-               "customer_id": None} for message_id, ticket_id, body in rows if body.strip()]
-    if params:
-        db.session.execute(text(f"INSERT INTO search_index ({column}, body, ticket_id, customer_id) "
-                                "VALUES (:key, :body, :ticket_id, :customer_id)"), params)
+    _insert([{"key": _key("message", message_id), "body": body[:100_000], "ticket_id": ticket_id,
+              "customer_id": None} for message_id, ticket_id, body in rows if body.strip()])
+
+
+def _customer_words(customer) -> str:
+    words = [customer.name or ""] + [i.value for i in customer.identities]
+    # Index the local part and domain of addresses on their own too.
+    words += [part for i in customer.identities if i.kind == "email" for part in i.value.split("@")]
+    return " ".join(words)
 
 
 def index_customer(customer, new: bool = False) -> None:
     """Index a customer's name and identities."""
-    words = [customer.name or ""] + [i.value for i in customer.identities]
-    # Index the local part and domain of addresses on their own too.
-    words += [part for i in customer.identities if i.kind == "email" for part in i.value.split("@")]
-    _put("customer", customer.id, " ".join(words), None, customer.id, new)
+    _put("customer", customer.id, _customer_words(customer), None, customer.id, new)
 
 
 def reindex_ticket_messages(ticket) -> None:

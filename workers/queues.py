@@ -41,14 +41,17 @@ def queue(name: str) -> Queue:
     return Queue(name, connection=redis_connection(), default_timeout=QUEUES[name].timeout)
 
 
-def enqueue(func: str, *args, queue_name: str = "default", job_id: str | None = None, at=None):
+def enqueue(func: str, *args, queue_name: str = "default", job_id: str | None = None, at=None, pipeline=None):
     """Enqueue the job ``func`` (a dotted path) with its queue's retry policy.
 
     Call only after the commit that wrote what the job reads (see
-    ``helpdesk.effects.on_commit``).
+    ``helpdesk.effects.on_commit``). With a Redis ``pipeline`` the job is
+    queued when the caller executes it.
     """
     spec = QUEUES[queue_name]
     options = {"retry": spec.retry, "job_id": job_id, "failure_ttl": 7 * 24 * 3600}
+    if pipeline is not None:
+        options["pipeline"] = pipeline
     if current_app.config.get("RQ_SYNC"):
         from rq.utils import import_attribute
 

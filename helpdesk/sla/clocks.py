@@ -13,6 +13,7 @@ racing each other still breach a clock exactly once.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
@@ -45,14 +46,19 @@ def used_minutes(clock: SlaClock, now: datetime) -> float:
     return used
 
 
-def _schedule(clock: SlaClock, policy: SlaPolicy | None) -> None:
-    """Recompute the running clock's due and warning times and queue timers for them."""
+def _due_times(clock: SlaClock, policy: SlaPolicy | None) -> None:
+    """Compute the running clock's due and warning times."""
     calendar = policies.calendar_for(clock.business)
     start = clock.segment_started_at
     clock.due_at = add_business_time(calendar, start, max(0.0, clock.target_minutes - clock.elapsed_minutes))
     warn_share = (policy.warn_percent if policy else 75) / 100
     clock.warn_at = None if clock.warned_at else add_business_time(
         calendar, start, max(0.0, clock.target_minutes * warn_share - clock.elapsed_minutes))
+
+
+def _schedule(clock: SlaClock, policy: SlaPolicy | None) -> None:
+    """Recompute the running clock's due and warning times and queue timers for them."""
+    _due_times(clock, policy)
     from helpdesk.sla import timers
 
     on_commit(timers.schedule, clock.ticket_id, clock.target, clock.due_at, clock.warn_at)
@@ -84,16 +90,70 @@ def _start(ticket: Ticket, target: str, policy: SlaPolicy, now: datetime) -> Non
            minutes=minutes, business_hours=policy.business_hours)
 
 
-def on_ticket_opened(ticket: Ticket, now: datetime | None = None) -> None:
-    """Match a policy and start the first-response and resolution clocks."""
-    now = now or utcnow()
+OPENING_TARGETS = ("first_response", "resolution")
+
+
+@dataclass
+class Opening:
+    """The clocks a new ticket starts, computed before the ticket is written (see ``plan_opening``)."""
+
+    policy: SlaPolicy | None
+    #: Not added to the session yet: they need the ticket's id.
+    clocks: list[SlaClock] = field(default_factory=list)
+
+
+def plan_opening(ticket: Ticket, now: datetime) -> Opening:
+    """Match a policy for a new ticket and compute its first-response and resolution clocks.
+
+    The ticket gets its policy and due times here, before it is written, so
+    they go into its INSERT; ``start_opened`` writes the clocks once the
+    ticket has an id.
+    """
     policy = policies.match(ticket)
     ticket.sla_policy_id = policy.id if policy else None
-    if policy is not None:
-        db.session.flush()
-        _start(ticket, "first_response", policy, now)
-        _start(ticket, "resolution", policy, now)
-    sync_ticket(ticket)
+    opening = Opening(policy)
+    for target in OPENING_TARGETS if policy is not None else ():
+        minutes = policy.minutes_for(target)
+        if minutes is None:
+            continue
+        clock = SlaClock(target=target, policy_id=policy.id, business=policy.business_hours, target_minutes=minutes,
+                         elapsed_minutes=0.0, segment_started_at=now, started_at=now)
+        _due_times(clock, policy)
+        opening.clocks.append(clock)
+    due = {clock.target: clock.due_at for clock in opening.clocks}
+    for target in ("first_response", "next_response", "resolution"):
+        setattr(ticket, f"{target}_due_at", due.get(target))
+    ticket.sla_next_due_at = min(due.values()) if due else None
+    return opening
+
+
+def start_opened(openings: list[tuple[Ticket, Opening]]) -> None:
+    """Write the planned clocks of new tickets that have ids, log their start, and queue their timers.
+
+    The timers of all the tickets are queued after the commit in one call
+    (one Redis round trip, one job per due second).
+    """
+    times = []
+    for ticket, opening in openings:
+        for clock in opening.clocks:
+            clock.ticket_id = ticket.id
+            db.session.add(clock)
+            record(ticket, "sla.start", None, target=clock.target, policy=opening.policy.name,
+                   due_at=clock.due_at.isoformat(), minutes=clock.target_minutes,
+                   business_hours=opening.policy.business_hours)
+            times.append((clock.due_at, clock.warn_at))
+    if times:
+        from helpdesk.sla import timers
+
+        on_commit(timers.schedule_many, times)
+
+
+def on_ticket_opened(ticket: Ticket, now: datetime | None = None) -> None:
+    """Match a policy and start the first-response and resolution clocks."""
+    opening = plan_opening(ticket, now or utcnow())
+    if opening.clocks:
+        db.session.flush()  # the clocks need the ticket's id
+    start_opened([(ticket, opening)])
 
 
 def _fulfil(ticket: Ticket, clock: SlaClock | None, now: datetime, why: str) -> None:

@@ -77,6 +77,23 @@ def schedule(ticket_id: int, target: str, due_at: datetime | None, warn_at: date
             log.warning("could not schedule the SLA check of ticket %s; the timer loop and sweep cover it", ticket_id)
 
 
+def schedule_many(times: list[tuple[datetime | None, datetime | None]]) -> None:
+    """Queue the batch checks of many clocks' (due, warning) times in one Redis round trip (after their commit)."""
+    from workers.queues import redis_connection
+
+    seconds = sorted({math.ceil(when.timestamp()) for pair in times for when in pair if when is not None})
+    if not seconds:
+        return
+    try:
+        pipeline = redis_connection().pipeline()
+        for second in seconds:
+            enqueue("workers.sla.check_due", queue_name="sla", job_id=f"sla-due-{second}",
+                    at=datetime.fromtimestamp(second, UTC), pipeline=pipeline)
+        pipeline.execute()
+    except RedisError:
+        log.warning("could not schedule the SLA checks of %d clocks; the timer loop and sweep cover them", len(times))
+
+
 def handle_due(now: datetime | None = None) -> dict[str, int]:
     """Warn and breach every clock whose time has come, in one transaction; return the counts.
 

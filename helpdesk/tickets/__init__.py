@@ -1,6 +1,7 @@
 """The ticket service: the only code that writes tickets, whatever the channel."""
 
 from helpdesk.tickets.appending import Appended, CustomerLine, append_customer_message, append_customer_messages
+from helpdesk.tickets.batch import receive_many
 from helpdesk.tickets.identities import Contact, InvalidIdentity, find_customer, find_or_create_customer
 from helpdesk.tickets.inbound import Inbound, IncomingFile, Received, open_ticket, receive
 from helpdesk.tickets.operations import (
@@ -33,6 +34,7 @@ __all__ = [
     "merge",
     "open_ticket",
     "receive",
+    "receive_many",
     "reply",
     "set_priority",
     "set_status",

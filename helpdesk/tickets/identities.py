@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import phonenumbers
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from helpdesk import search
 from helpdesk.extensions import db
@@ -79,26 +80,47 @@ def find_or_create_customer(contact: Contact) -> tuple[Customer, bool]:
     Identities the contact brings that the customer lacks are added to it, so
     a caller who gives their email on the phone is one customer afterwards.
     """
-    pairs = _normalized(contact)
-    if not pairs:
+    return find_or_create_customers([contact])[0]
+
+
+def find_or_create_customers(contacts: list[Contact]) -> list[tuple[Customer, bool]]:
+    """Return (customer, is new) for each contact, as ``find_or_create_customer`` does, in one SELECT and one flush.
+
+    Contacts are resolved in order, so two contacts with the same address
+    make one customer.
+    """
+    pairs = [_normalized(contact) for contact in contacts]
+    if not all(pairs):
         raise InvalidIdentity("a customer needs an email address, a phone number or a visitor id")
-    found = db.session.scalars(
-        select(CustomerIdentity).where(
-            db.or_(*(db.and_(CustomerIdentity.kind == k, CustomerIdentity.value == v) for k, v in pairs))
-        )
-    ).all()
-    known = {(i.kind, i.value) for i in found}
-    customer = found[0].customer if found else None
-    created = customer is None
-    if created:
-        customer = Customer(name=(contact.name or "").strip()[:200])
-        db.session.add(customer)
-    elif contact.name and not customer.name:
-        customer.name = contact.name.strip()[:200]
-    added = [(k, v) for k, v in pairs if (k, v) not in known]
-    for kind, value in added:
-        customer.identities.append(CustomerIdentity(kind=kind, value=value))
-    if created or added:
+    wanted = {pair for contact_pairs in pairs for pair in contact_pairs}
+    by_kind: dict[str, list[str]] = {}
+    for kind, value in wanted:
+        by_kind.setdefault(kind, []).append(value)
+    matches = [db.and_(CustomerIdentity.kind == k, CustomerIdentity.value.in_(v)) for k, v in by_kind.items()]
+    found = select(CustomerIdentity).where(db.or_(*matches)).options(joinedload(CustomerIdentity.customer))
+    known = {(i.kind, i.value): i for i in db.session.scalars(found)}
+    results, changed = [], {}
+    for contact, contact_pairs in zip(contacts, pairs, strict=True):
+        found = [known[pair] for pair in contact_pairs if pair in known]
+        customer = found[0].customer if found else None
+        created = customer is None
+        if created:
+            customer = Customer(name=(contact.name or "").strip()[:200])
+            db.session.add(customer)
+        elif contact.name and not customer.name:
+            customer.name = contact.name.strip()[:200]
+        added = [(k, v) for k, v in contact_pairs if (k, v) not in known]
+        for kind, value in added:
+            identity = CustomerIdentity(kind=kind, value=value)
+            customer.identities.append(identity)
+            known[(kind, value)] = identity
+        if created or added:
+            changed[id(customer)] = (customer, created or changed.get(id(customer), (None, False))[1])
+        results.append((customer, created))
+    if changed:
         db.session.flush()
-        search.index_customer(customer, new=created)
-    return customer, created
+        search.index_new(customers=[customer for customer, new in changed.values() if new])
+        for customer, new in changed.values():
+            if not new:
+                search.index_customer(customer)
+    return results

@@ -14,7 +14,7 @@ from helpdesk.extensions import db
 from helpdesk.models import Attachment, Customer, Message, Ticket
 from helpdesk.models.base import utcnow
 from helpdesk.sanitize import clean_html
-from helpdesk.sla import clocks, policies
+from helpdesk.sla import clocks
 from helpdesk.storage import store
 from helpdesk.tickets import routing, threading
 from helpdesk.tickets.events import record
@@ -85,9 +85,14 @@ def _existing(inbound: Inbound) -> Message | None:
     return None
 
 
-def open_ticket(customer: Customer, channel: str, subject: str, priority: str = "normal", actor=None,
-                at: datetime | None = None) -> Ticket:
-    """Create a ticket for ``customer`` (received ``at``, default now), route it to a team and log it."""
+def new_ticket(customer: Customer, channel: str, subject: str, priority: str = "normal", actor=None,
+               at: datetime | None = None) -> tuple[Ticket, clocks.Opening]:
+    """Build a new ticket, routed, with its SLA due times, and log it; write nothing yet.
+
+    The ticket's clocks wait in the returned Opening for ``clocks.start_opened``
+    once the ticket has an id; ``open_ticket`` does the rest for one ticket,
+    ``receive_many`` for a batch.
+    """
     now = at or utcnow()
     ticket = Ticket(
         subject=(subject or "").strip()[:300] or "(no subject)",
@@ -98,16 +103,21 @@ def open_ticket(customer: Customer, channel: str, subject: str, priority: str = 
         created_at=now,
         updated_at=now,
     )
-    # Team and policy go into the INSERT (each used to cost an UPDATE right after it);
-    # on_ticket_opened matches the same policy again and finds nothing to change.
+    # Team, policy and due times go into the INSERT rather than UPDATEs after it.
     ticket.team = routing.route(ticket)
     db.session.add(ticket)
-    policy = policies.match(ticket)
-    ticket.sla_policy_id = policy.id if policy else None
-    db.session.flush()
+    opening = clocks.plan_opening(ticket, now)
     record(ticket, "created", actor, channel=channel, team=ticket.team.name if ticket.team else None)
-    clocks.on_ticket_opened(ticket, ticket.created_at)
-    search.index_ticket(ticket, new=True)
+    return ticket, opening
+
+
+def open_ticket(customer: Customer, channel: str, subject: str, priority: str = "normal", actor=None,
+                at: datetime | None = None) -> Ticket:
+    """Create a ticket for ``customer`` (received ``at``, default now), route it to a team and log it."""
+    ticket, opening = new_ticket(customer, channel, subject, priority, actor, at)
+    db.session.flush()
+    clocks.start_opened([(ticket, opening)])
+    search.index_new(tickets=[ticket])
     on_commit(realtime.ticket_changed, ticket.id, "created")
     return ticket
 
@@ -136,38 +146,25 @@ def attach(message: Message, files: list[IncomingFile], skip_too_large: bool = F
         )
 
 
-def _want_acknowledgement(ticket: Ticket, inbound: Inbound, meta: dict) -> None:
-    """Promise a reply by email to a new human request on a channel that acknowledges."""
+def acknowledgement_status(ticket: Ticket, inbound: Inbound) -> str | None:
+    """Return the acknowledgement a new ticket owes: pending for a human request on a channel that acknowledges."""
     from helpdesk import channels
-    from helpdesk.sla.acknowledgement import queue_acknowledgement
 
     if not channels.get(ticket.channel).acknowledged or not inbound.contact.email:
-        return
-    if inbound.machine:
-        ticket.ack_status = "skipped"
-        return
-    ticket.ack_status = "pending"
-    on_commit(queue_acknowledgement, ticket.id)
+        return None
+    return "skipped" if inbound.machine else "pending"
 
 
-def receive(inbound: Inbound, actor=None) -> Received:
-    """Thread a customer's message into its ticket (or open one) and store it.
+def thread_or_open(inbound: Inbound, customer, actor=None, lookup: threading.Lookup = threading.DATABASE
+                   ) -> tuple[Ticket, bool, dict]:
+    """Find the ticket ``inbound`` continues, or open one; return it, whether it is new, and the message's meta.
 
-    Idempotent on the channel's message id, so a channel that delivers at
-    least once still makes exactly one message. The caller commits; jobs and
-    live events follow the commit. A chat message that changes nothing but
-    the ticket's times has a quicker path with the same outcome
-    (``appending.append_customer_message``): keep the two in step.
+    A reply to a closed ticket opens a follow-up; a reply to a solved or
+    pending one reopens it.
     """
-    existing = _existing(inbound)
-    if existing is not None:
-        return Received(existing.ticket, existing, created=False, duplicate=True)
-
-    customer, _ = find_or_create_customer(inbound.contact)
-    ticket, reason = threading.find_ticket(inbound, customer) if inbound.thread else (None, "new ticket")
+    ticket, reason = threading.find_ticket(inbound, customer, lookup) if inbound.thread else (None, "new ticket")
     meta = dict(inbound.meta)
     now = inbound.received_at or utcnow()
-    created = False
     if ticket is not None and ticket.status == "closed" and not inbound.machine:
         previous = ticket
         ticket = open_ticket(customer, inbound.channel, inbound.subject or previous.subject, inbound.priority,
@@ -175,24 +172,24 @@ def receive(inbound: Inbound, actor=None) -> Received:
         ticket.follow_up_of = previous
         record(previous, "followed_up", customer, by=ticket.reference)
         meta["threading"] = f"follow-up of closed {previous.reference} ({reason})"
-        created = True
-    elif ticket is None:
+        return ticket, True, meta
+    if ticket is None:
         ticket = open_ticket(customer, inbound.channel, inbound.subject, inbound.priority, actor, at=now)
         meta["threading"] = "new ticket"
-        created = True
-    else:
-        meta["threading"] = reason
-        if ticket.status in ("solved", "pending") and not inbound.machine:
-            old = ticket.status
-            record(ticket, "status", customer, **{"from": old, "to": "open", "reason": "customer replied"})
-            ticket.status = "open"
-            ticket.solved_at = None
-            clocks.on_status_change(ticket, old, "open", now)
+        return ticket, True, meta
+    meta["threading"] = reason
+    if ticket.status in ("solved", "pending") and not inbound.machine:
+        old = ticket.status
+        record(ticket, "status", customer, **{"from": old, "to": "open", "reason": "customer replied"})
+        ticket.status = "open"
+        ticket.solved_at = None
+        clocks.on_status_change(ticket, old, "open", now)
+    return ticket, False, meta
 
+
+def add_message(inbound: Inbound, ticket: Ticket, customer, meta: dict) -> Message:
+    """Build the customer's message on ``ticket`` (with its files) and note the ticket waits for an answer."""
     now = inbound.received_at or utcnow()
-    if created:
-        # before the flush below, so the ticket's acknowledgement status joins its one UPDATE
-        _want_acknowledgement(ticket, inbound, meta)
     if inbound.participants:
         meta["participants"] = sorted(set(inbound.participants))[:50]
     message = Message(
@@ -213,11 +210,48 @@ def receive(inbound: Inbound, actor=None) -> Received:
         # the oldest unanswered message starts the next-response clock
         ticket.last_customer_message_at = now
     ticket.updated_at = utcnow()
+    return message
+
+
+def record_message(inbound: Inbound, ticket: Ticket, customer, message: Message) -> None:
+    """Log a message added to an existing ticket (flushed, so it has an id)."""
+    record(ticket, "customer_message", customer, message_id=message.id, channel=inbound.channel)
+
+
+def message_added(inbound: Inbound, ticket: Ticket, message: Message) -> None:
+    """Run the clocks of an existing ticket a logged message was added to, and tell the consoles."""
+    if not inbound.machine:
+        clocks.on_customer_message(ticket, inbound.received_at or message.created_at)
+    on_commit(realtime.ticket_changed, ticket.id, "message")
+
+
+def receive(inbound: Inbound, actor=None) -> Received:
+    """Thread a customer's message into its ticket (or open one) and store it.
+
+    Idempotent on the channel's message id, so a channel that delivers at
+    least once still makes exactly one message. The caller commits; jobs and
+    live events follow the commit. ``receive_many`` does the same for a batch;
+    a chat message that changes nothing but the ticket's times has a quicker
+    path with the same outcome (``appending.append_customer_messages``): keep
+    the three in step.
+    """
+    existing = _existing(inbound)
+    if existing is not None:
+        return Received(existing.ticket, existing, created=False, duplicate=True)
+
+    customer, _ = find_or_create_customer(inbound.contact)
+    ticket, created, meta = thread_or_open(inbound, customer, actor)
+    if created:
+        # before the flush below, so the ticket's acknowledgement status joins its one UPDATE
+        ticket.ack_status = acknowledgement_status(ticket, inbound)
+        if ticket.ack_status == "pending":
+            from helpdesk.sla.acknowledgement import queue_acknowledgement
+
+            on_commit(queue_acknowledgement, ticket.id)
+    message = add_message(inbound, ticket, customer, meta)
     db.session.flush()
     if not created:
-        record(ticket, "customer_message", customer, message_id=message.id, channel=inbound.channel)
-        if not inbound.machine:
-            clocks.on_customer_message(ticket, now)
-        on_commit(realtime.ticket_changed, ticket.id, "message")
-    search.index_message(message, new=True)
+        record_message(inbound, ticket, customer, message)
+        message_added(inbound, ticket, message)
+    search.index_new(messages=[message])
     return Received(ticket, message, created=created)

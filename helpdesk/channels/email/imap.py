@@ -22,7 +22,8 @@ from imapclient.exceptions import IMAPClientError
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
-from helpdesk.channels.email.intake import Fetched, process_batch
+from helpdesk.channels.email.intake import Fetched, Staged, finish, stage
+from helpdesk.channels.email.reading import Reader
 from helpdesk.extensions import db
 from helpdesk.models import Mailbox
 from helpdesk.models.base import utcnow
@@ -116,8 +117,11 @@ def _move(client: IMAPClient, uids: list[int]) -> None:
         client.uid_expunge(uids) if client.has_capability("UIDPLUS") else client.expunge()
 
 
-def sync(client: IMAPClient) -> dict[str, int]:
-    """Fetch, import and move every message above the last committed UID; return counts."""
+def sync(client: IMAPClient, reader: Reader | None = None) -> dict[str, int]:
+    """Fetch, import and move every message above the last committed UID; return counts.
+
+    ``reader`` reads large batches in worker processes (default: all inline).
+    """
     mailbox = mailbox_row()
     info = client.select_folder(mailbox.folder)
     uidvalidity = int(info[b"UIDVALIDITY"])
@@ -135,6 +139,9 @@ def sync(client: IMAPClient) -> dict[str, int]:
     mailbox.waiting = len(uids)
     db.session.commit()
     totals: dict[str, int] = {}
+    staged: tuple[Staged, int] | None = None
+    # Pipelined: fetch and store batch n+1 and start reading it before importing batch n,
+    # so the worker processes parse while this one writes.
     for start in range(0, len(uids), BATCH):
         chunk = uids[start : start + BATCH]
         data = client.fetch(chunk, ["BODY.PEEK[]", "INTERNALDATE"])
@@ -143,14 +150,24 @@ def sync(client: IMAPClient) -> dict[str, int]:
             for uid in chunk
             if uid in data and b"BODY[]" in data[uid]
         ]
-        for status, count in process_batch(mailbox, uidvalidity, batch).items():
-            totals[status] = totals.get(status, 0) + count
-        _move(client, [f.uid for f in batch])
-        mailbox.waiting = max(0, len(uids) - start - len(chunk))
+        following = (stage(mailbox, uidvalidity, batch, reader), len(uids) - start - len(chunk))
+        if staged is not None:
+            _finish(client, mailbox, *staged, totals)
+        staged = following
+    if staged is not None:
+        _finish(client, mailbox, *staged, totals)
     mailbox.last_sync_at = mailbox.last_success_at = utcnow()
     mailbox.last_error = None
     db.session.commit()
     return totals
+
+
+def _finish(client: IMAPClient, mailbox: Mailbox, staged: Staged, waiting: int, totals: dict[str, int]) -> None:
+    """Import and commit a staged batch, then move its messages out of the folder."""
+    for status, count in finish(mailbox, staged).items():
+        totals[status] = totals.get(status, 0) + count
+    _move(client, [f.uid for f in staged.batch])
+    mailbox.waiting = waiting
 
 
 def _aware(value):
@@ -167,7 +184,8 @@ def fetch_once() -> dict[str, int] | None:
     try:
         client = connect()
         try:
-            return sync(client)
+            with Reader() as reader:
+                return sync(client, reader)
         finally:
             _logout(client)
     except NETWORK_ERRORS as exc:
@@ -214,6 +232,11 @@ def watch(should_stop: Callable[[], bool] = lambda: False) -> None:
     Reconnects with exponential backoff (1 s doubling to a minute) when the
     server or network fails; waits its turn when another replica holds the lock.
     """
+    with Reader() as reader:
+        _watch(should_stop, reader)
+
+
+def _watch(should_stop: Callable[[], bool], reader: Reader) -> None:
     backoff = 1.0
     label = mailbox_row().label
     while not should_stop():
@@ -232,7 +255,7 @@ def watch(should_stop: Callable[[], bool] = lambda: False) -> None:
             client = connect()
             log.info("watching %s", label)
             while not should_stop():
-                counts = sync(client)
+                counts = sync(client, reader)
                 if counts:
                     log.info("imported from %s: %s", label, counts)
                 backoff = 1.0

@@ -1,15 +1,19 @@
 """Turn fetched raw messages into tickets, exactly once.
 
 The raw bytes are stored (disk + an InboundEmail row, committed) before any
-parsing. Each message is then imported in its own savepoint, so one bad
-message never blocks the others, and the batch commits together with the
-mailbox's new ``last_uid``. Import is idempotent on the Message-ID (a hash of
-the raw message when it has none), so fetching a message twice makes one ticket.
+parsing (``stage``), then read (parsed and classified, in worker processes
+for a large batch) while the previous batch is imported. A batch is imported
+set-based by ``tickets.receive_many`` and commits together with the mailbox's
+new ``last_uid`` (``finish``); should that fail, it is redone one message per
+savepoint, so one bad message never blocks the others. Import is idempotent
+on the Message-ID (a hash of the raw message when it has none), so fetching a
+message twice makes one ticket.
 """
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,14 +21,18 @@ from sqlalchemy import inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from helpdesk import storage, tickets
-from helpdesk.channels.email.classify import classify
+from helpdesk.channels.email.classify import Classification, classify
 from helpdesk.channels.email.loops import own_addresses
-from helpdesk.channels.email.parse import ParsedEmail, parse_message
+from helpdesk.channels.email.parse import ParsedEmail
+from helpdesk.channels.email.reading import Reader, Reading, read
 from helpdesk.extensions import db
 from helpdesk.models import CustomerIdentity, InboundEmail, Mailbox, Message
 from helpdesk.models.base import utcnow
 
 log = logging.getLogger(__name__)
+
+#: Reads every batch inline (tests, uploads, the watcher's small passes).
+INLINE = Reader(processes=0)
 
 
 @dataclass(frozen=True)
@@ -64,9 +72,9 @@ def _mark_undeliverable(recipients) -> None:
         )
 
 
-def to_inbound(parsed: ParsedEmail, sha256: str) -> tickets.Inbound:
+def to_inbound(parsed: ParsedEmail, sha256: str, classification: Classification | None = None) -> tickets.Inbound:
     """Return what the ticket service needs from a parsed message, with every decision noted."""
-    classification = classify(parsed, own_addresses())
+    classification = classification or classify(parsed, own_addresses())
     meta: dict = {"classification": classification.kind, "reasons": list(classification.reasons)}
     if parsed.defects:
         meta["defects"] = parsed.defects[:20]
@@ -111,31 +119,37 @@ def _unparsed(raw: bytes, sha256: str, error: str) -> tickets.Inbound:
     )
 
 
-def _unreadable(parsed: ParsedEmail) -> bool:
-    """Say whether the parse found nothing an agent could read (then the raw text is shown)."""
-    empty = not parsed.text.strip() and not parsed.html and not parsed.attachments
-    return parsed.parse_failed or (empty and not parsed.from_address)
+def inbound_for(row: InboundEmail, raw: bytes, reading: Reading) -> tickets.Inbound:
+    """Return the Inbound of a read message; an unreadable one becomes its raw text under a stand-in sender."""
+    parsed = reading.parsed
+    if parsed is None:
+        log.error("could not parse inbound email %s: %s", row.id, reading.error)
+        return _unparsed(raw, row.sha256, reading.error or "unknown error")
+    if reading.classification is None:
+        return _unparsed(raw, row.sha256, "; ".join(parsed.defects) or "nothing readable")
+    return to_inbound(parsed, row.sha256, reading.classification)
 
 
 def _receive_in_savepoint(row: InboundEmail, inbound: tickets.Inbound) -> None:
     with db.session.begin_nested():
-        received = tickets.receive(inbound)
-        row.message_id = received.message.id
-        row.status = "duplicate" if received.duplicate else "imported"
+        _note(row, tickets.receive(inbound))
 
 
-def import_one(row: InboundEmail, raw: bytes) -> str:
+def _note(row: InboundEmail, received: tickets.Received) -> None:
+    row.message_id = received.message.id
+    row.status = "duplicate" if received.duplicate else "imported"
+
+
+def import_one(row: InboundEmail, raw: bytes, reading: Reading | None = None) -> str:
     """Import one stored raw message inside a savepoint; return its new status.
 
     A message that cannot be parsed or imported is imported again as raw text
     under a stand-in sender, so agents always see it.
     """
     try:
-        parsed = parse_message(raw)
-        inbound = _unparsed(raw, row.sha256, "; ".join(parsed.defects) or "nothing readable") \
-            if _unreadable(parsed) else to_inbound(parsed, row.sha256)
-    except Exception as exc:  # the parser promises not to raise; never trust a promise with mail
-        log.exception("could not parse inbound email %s", row.id)
+        inbound = inbound_for(row, raw, reading or read(raw, frozenset(own_addresses())))
+    except Exception as exc:  # a bounce's lookups failed, say: keep the mail, raw
+        log.exception("could not read inbound email %s", row.id)
         inbound = _unparsed(raw, row.sha256, f"{type(exc).__name__}: {exc}")
     try:
         _receive_in_savepoint(row, inbound)
@@ -155,6 +169,28 @@ def import_one(row: InboundEmail, raw: bytes) -> str:
         log.exception("could not store inbound email %s even raw", row.id)
         row.status = "failed"
     return row.status
+
+
+def import_rows(rows: list[InboundEmail], raws: list[bytes], readings: list[Reading]) -> list[str]:
+    """Import stored messages together in the open transaction; return their statuses.
+
+    The whole batch goes through ``tickets.receive_many`` (set-based, one
+    flush). Should anything in it fail, the transaction is rolled back and the
+    batch redone one message per savepoint, so one bad message never holds the
+    others and nothing is lost (the raw messages were committed before).
+    """
+    if not rows:
+        return []
+    try:
+        inbounds = [inbound_for(row, raw, reading) for row, raw, reading in zip(rows, raws, readings, strict=True)]
+        for row, received in zip(rows, tickets.receive_many(inbounds), strict=True):
+            _note(row, received)
+        db.session.flush()
+        return [row.status for row in rows]
+    except Exception:
+        log.exception("importing a batch of %d messages failed; importing them one by one", len(rows))
+        db.session.rollback()
+    return [import_one(row, raw, reading) for row, raw, reading in zip(rows, raws, readings, strict=True)]
 
 
 def store_raw(mailbox: Mailbox | None, uidvalidity: int | None, batch: list[Fetched]) -> list[InboundEmail]:
@@ -188,14 +224,39 @@ def store_raw(mailbox: Mailbox | None, uidvalidity: int | None, batch: list[Fetc
     return rows
 
 
-def process_batch(mailbox: Mailbox | None, uidvalidity: int | None, batch: list[Fetched]) -> dict[str, int]:
-    """Store, import and commit a batch; advance the mailbox past it. Return counts by status."""
+@dataclass
+class Staged:
+    """A batch whose raw messages are committed and being read, waiting to be imported."""
+
+    batch: list[Fetched]
+    rows: list[InboundEmail]
+    #: The rows to import (the others were imported by an earlier pass), and their readings.
+    todo: list[int]
+    readings: Future
+
+
+def stage(mailbox: Mailbox | None, uidvalidity: int | None, batch: list[Fetched], reader: Reader | None = None
+          ) -> Staged:
+    """Store a batch's raw messages (committed) and start reading the ones still to import."""
     rows = store_raw(mailbox, uidvalidity, batch)
-    counts: dict[str, int] = {}
+    # A row already imported was committed by an earlier pass: this fetch is a repeat.
+    todo = [i for i, row in enumerate(rows) if row.status not in ("imported", "duplicate")]
+    raws = [batch[i].raw for i in todo]
+    readings = (reader or INLINE).submit(raws, frozenset(own_addresses()))
+    return Staged(batch, rows, todo, readings)
+
+
+def finish(mailbox: Mailbox | None, staged: Staged) -> dict[str, int]:
+    """Import a staged batch and commit it with the mailbox's new ``last_uid``; return counts by status."""
     now = utcnow()
-    for row, item in zip(rows, batch, strict=True):
-        # A row already imported was committed by an earlier pass: this fetch is a repeat.
-        status = "duplicate" if row.status in ("imported", "duplicate") else import_one(row, item.raw)
+    rows, batch = staged.rows, staged.batch
+    # A later batch's commit may have expired these rows: load them back in one SELECT.
+    db.session.scalars(select(InboundEmail).where(InboundEmail.id.in_([inspect(r).identity[0] for r in rows]))).all()
+    raws = [batch[i].raw for i in staged.todo]
+    readings = staged.readings.result()
+    statuses = import_rows([rows[i] for i in staged.todo], raws, readings)
+    counts: dict[str, int] = {"duplicate": len(rows) - len(staged.todo)} if len(rows) > len(staged.todo) else {}
+    for status in statuses:
         counts[status] = counts.get(status, 0) + 1
     if mailbox is not None:
         uids = [f.uid for f in batch if f.uid is not None]
@@ -206,6 +267,12 @@ def process_batch(mailbox: Mailbox | None, uidvalidity: int | None, batch: list[
             mailbox.lag_seconds = max(0.0, (now - max(dates)).total_seconds())
     db.session.commit()
     return counts
+
+
+def process_batch(mailbox: Mailbox | None, uidvalidity: int | None, batch: list[Fetched],
+                  reader: Reader | None = None) -> dict[str, int]:
+    """Store, import and commit a batch; advance the mailbox past it. Return counts by status."""
+    return finish(mailbox, stage(mailbox, uidvalidity, batch, reader))
 
 
 def import_bytes(raw: bytes) -> InboundEmail:

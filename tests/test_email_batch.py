@@ -1,0 +1,209 @@
+"""The batch import path: the same rows as one message at a time, a failing message, reading in processes."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import event, select
+
+from helpdesk.channels.email import intake
+from helpdesk.channels.email.reading import Reader, read_many
+from helpdesk.extensions import db
+from helpdesk.models import (
+    CustomerIdentity,
+    InboundEmail,
+    Message,
+    SlaClock,
+    Ticket,
+    TicketEvent,
+)
+from tests.conftest import _empty_tables, corpus
+
+OWN = frozenset({"support@helpdesk.test"})
+
+
+@pytest.fixture
+def config_overrides():
+    # Around the clock, so every due time is its ticket's creation time plus the target: comparable across runs.
+    return {"BUSINESS_HOURS": "24/7", "SUPPORT_ADDRESS": "support@helpdesk.test"}
+
+
+def mail(message_id: str, sender: str = "alice@example.com", subject: str = "Printer on fire", body: str = "Help!",
+         headers: str = "") -> bytes:
+    """Return a small RFC 5322 message."""
+    return (
+        f"From: Someone <{sender}>\r\nTo: support@helpdesk.test\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{message_id}>\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n{headers}"
+        f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    ).encode()
+
+
+def reply(message_id: str, parent: str, **kwargs) -> bytes:
+    """Return a reply naming ``parent`` in In-Reply-To and References."""
+    return mail(message_id, headers=f"In-Reply-To: <{parent}>\r\nReferences: <{parent}>\r\n", **kwargs)
+
+
+BOUNCE = b"""From: Mail Delivery System <MAILER-DAEMON@mx.example.net>
+To: support@helpdesk.test
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <bounce-1@mx.example.net>
+Content-Type: multipart/report; report-type=delivery-status; boundary="r"
+
+--r
+Content-Type: text/plain
+
+Your mail could not be delivered.
+--r
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.net
+
+Final-Recipient: rfc822; gone@example.com
+Action: failed
+Status: 5.1.1
+
+--r
+Content-Type: message/rfc822
+
+From: support@helpdesk.test
+To: gone@example.com
+Subject: Your ticket
+Message-ID: <earlier-gone@example.com>
+
+Our reply.
+--r--
+"""
+
+
+def _before() -> None:
+    """Make the tickets the batch refers to: one open, one solved, one closed, one whose customer's mail bounces."""
+    for raw in (mail("earlier-open@example.com", sender="olga@example.com", subject="Open one"),
+                mail("earlier-solved@example.com", sender="sol@example.com", subject="Solved one"),
+                mail("earlier-closed@example.com", sender="carl@example.com", subject="Closed one"),
+                mail("earlier-gone@example.com", sender="gone@example.com", subject="Gone one")):
+        intake.import_bytes(raw)
+    for external_id, status in (("earlier-solved@example.com", "solved"), ("earlier-closed@example.com", "closed")):
+        message = db.session.scalar(select(Message).where(Message.external_id == external_id))
+        message.ticket.status = status
+    db.session.commit()
+
+
+BATCH = [
+    mail("new-a@example.com"),  # a new ticket
+    mail("new-b@example.com", sender="bob@example.com", subject="Login broken"),
+    reply("reply-a@example.com", "new-a@example.com", subject="Re: Printer on fire", body="Still burning."),
+    mail("new-c@example.com", subject="Another question"),  # the same sender again, a second ticket
+    mail("new-a@example.com"),  # the same Message-ID again in the batch
+    reply("reply-open@example.com", "earlier-open@example.com", sender="olga@example.com", subject="Re: Open one"),
+    reply("reply-open-2@example.com", "earlier-open@example.com", sender="olga@example.com", subject="Re: Open one"),
+    reply("reply-solved@example.com", "earlier-solved@example.com", sender="sol@example.com",
+          subject="Re: Solved one"),
+    reply("reply-closed@example.com", "earlier-closed@example.com", sender="carl@example.com",
+          subject="Re: Closed one"),
+    BOUNCE,
+    b"\x00\xff\xfe not an email at all \x00" * 10,  # malformed: stored raw and shown
+    mail("new-d@example.com", sender="dora@example.com", subject="Out of office",
+         headers="Auto-Submitted: auto-replied\r\n"),  # machine mail
+    mail("earlier-open@example.com", sender="olga@example.com", subject="Open one"),  # received before the batch
+]
+
+
+def _offset(value, start) -> float | None:
+    return None if value is None else round((value - start).total_seconds(), 3)
+
+
+def _clean(value):
+    """Replace what differs between two runs (ids, references, timestamps) in event data and meta."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items() if k not in ("message_id", "due_at", "bounce_of")}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, str):
+        return re.sub(r"HD-\d+", "HD-n", value)
+    return value
+
+
+def snapshot() -> dict:
+    """Return every row intake writes, without ids and clock times."""
+    tickets = list(db.session.scalars(select(Ticket).order_by(Ticket.id)))
+    number = {t.id: n for n, t in enumerate(tickets)}
+    rows = {"tickets": [], "messages": [], "identities": [], "inbound": []}
+    for t in tickets:
+        clocks = db.session.scalars(select(SlaClock).where(SlaClock.ticket_id == t.id).order_by(SlaClock.target))
+        events = db.session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == t.id).order_by(TicketEvent.id))
+        rows["tickets"].append({
+            "subject": t.subject, "status": t.status, "channel": t.channel, "priority": t.priority,
+            "customer": t.customer.email or t.customer.name, "team": t.team_id, "policy": t.sla_policy_id,
+            "ack": t.ack_status, "follow_up_of": number.get(t.follow_up_of_id),
+            "due": [_offset(t.first_response_due_at, t.created_at), _offset(t.next_response_due_at, t.created_at),
+                    _offset(t.resolution_due_at, t.created_at), _offset(t.sla_next_due_at, t.created_at)],
+            "waiting": t.last_customer_message_at is not None,
+            "clocks": [(c.target, c.target_minutes, c.business, c.running, _offset(c.due_at, c.started_at),
+                        _offset(c.warn_at, c.started_at)) for c in clocks],
+            "events": [(e.kind, e.actor_type, _clean(e.data)) for e in events],
+        })
+    for m in db.session.scalars(select(Message).order_by(Message.id)):
+        rows["messages"].append((number[m.ticket_id], m.author_type, m.body_text, m.external_id and
+                                 re.sub(r"[0-9a-f]{64}", "hash", m.external_id), _clean(m.meta),
+                                 len(m.attachments)))
+    for i in db.session.scalars(select(CustomerIdentity).order_by(CustomerIdentity.kind, CustomerIdentity.value)):
+        rows["identities"].append((i.kind, i.value, i.undeliverable, i.customer.name))
+    rows["inbound"] = sorted(r.status for r in db.session.scalars(select(InboundEmail)))
+    return rows
+
+
+def _import_one_by_one(raws: list[bytes]) -> None:
+    rows = intake.store_raw(None, None, [intake.Fetched(uid=None, raw=raw) for raw in raws])
+    for row, raw in zip(rows, raws, strict=True):
+        if row.status not in ("imported", "duplicate"):
+            intake.import_one(row, raw)
+    db.session.commit()
+
+
+def test_a_batch_gives_the_rows_one_message_at_a_time_gives(app):
+    _before()
+    counts = intake.process_batch(None, None, [intake.Fetched(uid=None, raw=raw) for raw in BATCH])
+    assert counts == {"imported": 11, "duplicate": 2}
+    batched = snapshot()
+
+    _empty_tables()
+    _before()
+    _import_one_by_one(BATCH)
+    assert snapshot() == batched
+
+    threading = {m.external_id: m.meta["threading"] for m in db.session.scalars(select(Message))}
+    assert threading["reply-a@example.com"] == "threaded by In-Reply-To"
+    assert threading["reply-open-2@example.com"] == "threaded by In-Reply-To"
+    assert threading["reply-closed@example.com"].startswith("follow-up of closed")
+    assert [t["status"] for t in batched["tickets"]][:4] == ["new", "open", "closed", "new"]
+    assert ("email", "gone@example.com", True, "Someone") in batched["identities"]
+
+
+def test_a_failing_message_does_not_hold_the_batch(app):
+    def poison(mapper, connection, target):
+        if "POISON" in (target.body_text or "") and not (target.external_id or "").startswith("raw:"):
+            raise RuntimeError("this message cannot be written")
+
+    event.listen(Message, "before_insert", poison)
+    try:
+        raws = [mail(f"m{n}@example.com", sender=f"c{n}@example.com", subject=f"Question {n}",
+                     body="POISON" if n == 2 else "Hello") for n in range(5)]
+        counts = intake.process_batch(None, None, [intake.Fetched(uid=None, raw=raw) for raw in raws])
+    finally:
+        event.remove(Message, "before_insert", poison)
+    assert counts == {"imported": 5}
+    rows = db.session.scalars(select(InboundEmail).order_by(InboundEmail.id)).all()
+    assert [bool(r.error) for r in rows] == [False, False, True, False, False]
+    stored = db.session.scalars(select(Message.external_id).order_by(Message.id)).all()
+    assert stored[:2] == ["m0@example.com", "m1@example.com"] and stored[2].startswith("raw:")
+    assert db.session.scalar(select(Message).where(Message.external_id == "m4@example.com")).ticket is not None
+
+
+def test_reading_in_processes_gives_what_reading_inline_gives():
+    files = sorted(p for p in corpus("mail-parser").iterdir() if p.name != "LICENSE")[:30]
+    raws = [p.read_bytes() for p in files] + BATCH
+    with Reader(processes=2, threshold=1) as reader:
+        pooled = reader.submit(raws, OWN).result()
+        assert not reader.broken
+    assert pooled == read_many(raws, OWN)
