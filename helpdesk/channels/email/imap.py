@@ -196,7 +196,9 @@ def fetch_once() -> dict[str, int] | None:
 
 
 def _logout(client: IMAPClient) -> None:
+    """Say goodbye, briefly: a watcher stopped mid-command must not wait out the 30 s socket timeout."""
     try:
+        client.socket().settimeout(2)
         client.logout()
     except NETWORK_ERRORS:
         pass
