@@ -255,3 +255,14 @@ def test_two_passes_at_once_breach_each_clock_exactly_once(app):
     assert sum(results) == (1 if db.engine.dialect.name == "postgresql" else 30)
     breaches = db.session.scalars(select(TicketEvent.ticket_id).where(TicketEvent.kind == "sla.breach")).all()
     assert sorted(breaches) == sorted(t.id for t in made)
+
+
+def test_scheduled_jobs_are_never_queued_for_before_their_time():
+    """RQ truncates a scheduled time to the second; enqueue rounds it up instead (the chat accept time-out
+    ran up to a second early and, finding the offer too recent, left the chat waiting for good)."""
+    from workers.queues import not_before
+
+    assert not_before(datetime(2026, 11, 23, 10, 0, 1, 900_000, tzinfo=UTC)) == datetime(2026, 11, 23, 10, 0, 2,
+                                                                                         tzinfo=UTC)
+    assert not_before(datetime(2026, 11, 23, 10, 0, 2, tzinfo=UTC)) == datetime(2026, 11, 23, 10, 0, 2, tzinfo=UTC)
+    assert not_before(datetime(2026, 11, 23, 10, 0, 2)) == datetime(2026, 11, 23, 10, 0, 2, tzinfo=UTC)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from flask import current_app
 from redis import Redis
@@ -41,6 +43,17 @@ def queue(name: str) -> Queue:
     return Queue(name, connection=redis_connection(), default_timeout=QUEUES[name].timeout)
 
 
+def not_before(at: datetime) -> datetime:
+    """Return ``at`` rounded up to a whole second (aware, UTC).
+
+    RQ scores a scheduled job by its time truncated to the second, so a job
+    for 12:00:01.9 could run at 12:00:01.0; rounded up, it never runs early.
+    """
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(math.ceil(at.timestamp()), UTC)
+
+
 def enqueue(func: str, *args, queue_name: str = "default", job_id: str | None = None, at=None, pipeline=None):
     """Enqueue the job ``func`` (a dotted path) with its queue's retry policy.
 
@@ -57,5 +70,5 @@ def enqueue(func: str, *args, queue_name: str = "default", job_id: str | None = 
 
         return import_attribute(func)(*args)
     if at is not None:
-        return queue(queue_name).enqueue_at(at, func, *args, **options)
+        return queue(queue_name).enqueue_at(not_before(at), func, *args, **options)
     return queue(queue_name).enqueue(func, *args, **options)
