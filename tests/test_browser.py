@@ -13,11 +13,10 @@ from helpdesk.accounts import save_team
 from helpdesk.extensions import db
 from helpdesk.models import CannedResponse, Ticket
 from helpdesk.models.base import utcnow
-from tests.support.browser import new_page
+from tests.support.browser import new_page, sign_in
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery"
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
@@ -40,15 +39,6 @@ def page(browser):
     page = new_page(browser, viewport={"width": 1280, "height": 800})
     yield page
     page.context.close()
-
-
-def sign_in(page, base: str, email: str) -> None:
-    """Sign in through the form, as an agent would."""
-    page.goto(f"{base}/console/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/console/tickets")
 
 
 def test_sign_in_open_ticket_and_reply(live, page, agent, make_ticket):

@@ -6,13 +6,12 @@ import pytest
 
 from helpdesk.extensions import db
 from helpdesk.models import CannedResponse, Ticket
-from tests.support.browser import new_page
+from tests.support.browser import new_page, sign_in, wait_for_live_updates
 from tests.support.chat import AgentClient, VisitorClient, start
 from tests.support.servers import HelpdeskServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-PASSWORD = "correct horse battery"
 HOSTILE = ["<img src=x onerror=alert(1)>", "<script>alert(2)</script>", "\"><svg onload=alert(3)>"]
 
 
@@ -31,14 +30,10 @@ def test_customer_and_agent_chat_and_see_each_other_typing(server, browser, make
     db.session.commit()
 
     desk = new_page(browser, viewport={"width": 1400, "height": 900})
-    desk.goto(f"{server.url}/console/login")
-    desk.get_by_label("Email").fill(alice.email)
-    desk.get_by_label("Password").fill(PASSWORD)
-    desk.get_by_role("button", name="Sign in").click()
-    desk.wait_for_url("**/console/tickets")
+    sign_in(desk, server.url, alice.email)
     desk.get_by_role("navigation", name="Main").get_by_role("link", name="Chat").click()
     desk.wait_for_url("**/console/chat")
-    desk.wait_for_function("() => window.helpdeskAgentSocket && window.helpdeskAgentSocket.connected")
+    wait_for_live_updates(desk)
 
     phone = new_page(browser, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     phone.goto(f"{server.url}/chat-demo")
@@ -104,15 +99,10 @@ def test_the_ticket_list_and_page_follow_a_chat_live(server, browser, make_agent
     try:
         ack = start(customer)
         desk = new_page(browser, viewport={"width": 1400, "height": 900})
-        desk.goto(f"{server.url}/console/login")
-        desk.get_by_label("Email").fill(alice.email)
-        desk.get_by_label("Password").fill(PASSWORD)
-        desk.get_by_role("button", name="Sign in").click()
-        desk.wait_for_url("**/console/tickets")
+        sign_in(desk, server.url, alice.email)
         row = desk.locator(f"tr[data-reference='{ack['ticket_reference']}']")
         row.wait_for()
-        desk.wait_for_function("() => window.io !== undefined")
-        desk.wait_for_timeout(1500)  # let the console's socket connect
+        wait_for_live_updates(desk)
 
         assert "error" not in customer.call("message", {"client_id": "c-1", "body": "Any news?"})
         desk.locator(f"tr[data-reference='{ack['ticket_reference']}'].is-flash").wait_for(timeout=10_000)
@@ -120,7 +110,7 @@ def test_the_ticket_list_and_page_follow_a_chat_live(server, browser, make_agent
 
         desk.goto(f"{server.url}/console/tickets/{ack['ticket_reference']}")
         desk.locator(".thread").get_by_text("Any news?").wait_for()
-        desk.wait_for_timeout(1500)
+        wait_for_live_updates(desk)
         assert "error" not in customer.call("message", {"client_id": "c-2", "body": "Hello again"})
         desk.get_by_text("This ticket was updated (message).").wait_for(timeout=10_000)
         assert desk.problems == []

@@ -206,7 +206,8 @@
     row.classList.add("is-flash");
   }
 
-  var socket = window.io("/agent");
+  // One /agent connection per page, shared with the chat scripts (each counts as an open console).
+  var socket = window.helpdeskAgentSocket = window.helpdeskAgentSocket || window.io("/agent");
   var fresh = 0;
 
   /* SLA notices: a toast, and the breached ticket's badge turns red wherever it is shown. */

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+#: The password conftest's make_agent gives every agent unless told otherwise.
+PASSWORD = "correct horse battery"
 #: What the machine needs: no sandbox as root, and no background calls to Google's hosts.
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -17,3 +19,17 @@ def new_page(browser, **options):
     page.on("pageerror", lambda exc: page.problems.append(str(exc)))
     page.on("dialog", lambda dialog: (page.problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
     return page
+
+
+def sign_in(page, base: str, email: str, password: str = PASSWORD) -> None:
+    """Sign in to the console through the form, as an agent would."""
+    page.goto(f"{base}/console/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/console/tickets")
+
+
+def wait_for_live_updates(page) -> None:
+    """Wait until the console's Socket.IO connection to /agent is up (its rooms are joined)."""
+    page.wait_for_function("() => window.helpdeskAgentSocket && window.helpdeskAgentSocket.connected")
