@@ -61,7 +61,7 @@ def _schedule(clock: SlaClock, policy: SlaPolicy | None) -> None:
     _due_times(clock, policy)
     from helpdesk.sla import timers
 
-    on_commit(timers.schedule, clock.ticket_id, clock.target, clock.due_at, clock.warn_at)
+    on_commit(timers.schedule_many, [(clock.due_at, clock.warn_at)])
 
 
 def sync_ticket(ticket: Ticket, clocks: list[SlaClock] | None = None) -> None:

@@ -7,7 +7,7 @@ to repeat (a breach is claimed with a conditional UPDATE):
   until the earliest warning or due time, never more than a second, and then
   handles every clock that has come due, in one pass. This is what makes
   breaches punctual (measured lateness in docs/benchmarks.md);
-- after the commit that sets a due time, ``schedule`` queues an RQ job at that
+- after the commit that sets a due time, ``schedule_many`` queues an RQ job at that
   second (one job per second, whatever the number of clocks due in it), which
   does the same pass. The per-minute sweep is the last net under both.
 
@@ -19,9 +19,8 @@ second: a batch pass costs a query plus the breaches themselves.
 from __future__ import annotations
 
 import logging
-import math
 import threading
-from datetime import UTC, datetime
+from datetime import datetime
 
 from redis.exceptions import RedisError
 
@@ -64,31 +63,22 @@ def leader_alive() -> bool:
         return False
 
 
-def schedule(ticket_id: int, target: str, due_at: datetime | None, warn_at: datetime | None) -> None:
-    """Queue a batch check at the second ``warn_at`` and ``due_at`` fall in (after their commit)."""
-    for when in (warn_at, due_at):
-        if when is None:
-            continue
-        second = math.ceil(when.timestamp())  # never early: the job runs once the instant has passed
-        try:
-            enqueue("workers.sla.check_due", queue_name="sla", job_id=f"sla-due-{second}",
-                    at=datetime.fromtimestamp(second, UTC))
-        except RedisError:
-            log.warning("could not schedule the SLA check of ticket %s; the timer loop and sweep cover it", ticket_id)
-
-
 def schedule_many(times: list[tuple[datetime | None, datetime | None]]) -> None:
-    """Queue the batch checks of many clocks' (due, warning) times in one Redis round trip (after their commit)."""
-    from workers.queues import redis_connection
+    """Queue the batch checks of clocks' (due, warning) times, one job per second, in one Redis round trip.
 
-    seconds = sorted({math.ceil(when.timestamp()) for pair in times for when in pair if when is not None})
+    Runs after the commit that set the times; each job runs once its second
+    has passed (``not_before``), never early.
+    """
+    from workers.queues import not_before, redis_connection
+
+    seconds = sorted({not_before(when) for pair in times for when in pair if when is not None})
     if not seconds:
         return
     try:
         pipeline = redis_connection().pipeline()
         for second in seconds:
-            enqueue("workers.sla.check_due", queue_name="sla", job_id=f"sla-due-{second}",
-                    at=datetime.fromtimestamp(second, UTC), pipeline=pipeline)
+            enqueue("workers.sla.check_due", queue_name="sla", job_id=f"sla-due-{int(second.timestamp())}",
+                    at=second, pipeline=pipeline)
         pipeline.execute()
     except RedisError:
         log.warning("could not schedule the SLA checks of %d clocks; the timer loop and sweep cover them", len(times))
