@@ -7,6 +7,7 @@ import logging
 from flask import Flask
 
 from config import ROOT, Config
+from helpdesk.sessions import SessionInterface
 
 #: The pages' Content-Security-Policy; a view may send a stricter or (remote images) a looser one.
 CSP = (
@@ -25,6 +26,7 @@ def create_app(config: Config | None = None) -> Flask:
         instance_path=str(ROOT / "instance"),
     )
     app.config.from_object(config)
+    app.session_interface = SessionInterface()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for name in ("helpdesk", "workers"):
         logging.getLogger(name).setLevel(logging.INFO)
@@ -39,9 +41,15 @@ def create_app(config: Config | None = None) -> Flask:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(ROOT / "translations"))
     babel.init_app(app, locale_selector=i18n.select_locale)
     limiter.init_app(app)
+    from helpdesk.realtime import MessageQueue, WireJSON
+
     socketio.init_app(
         app,
-        message_queue=app.config["REDIS_URL"],
+        client_manager=MessageQueue(app.config["REDIS_URL"], channel="flask-socketio"),
+        json=WireJSON,
+        # An event runs in its socket's reader rather than in a new greenlet or thread each: one
+        # socket's events are handled in order, and a slow handler holds up only its own socket.
+        async_handlers=False,
         async_mode=app.config.get("SOCKETIO_ASYNC_MODE"),
         # The widget's sites may open /chat; /agent checks for the desk's own origin in its connect handler.
         cors_allowed_origins=sorted({app.config["BASE_URL"], *app.config["CHAT_ORIGINS"]}),
