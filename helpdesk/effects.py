@@ -47,13 +47,16 @@ def _run(session: Session, transaction: SessionTransaction) -> None:
     # where no SQL may run; effects read the database, so they wait until it ends.
     if transaction.parent is not None or _READY not in session.info:
         return
+    from helpdesk.realtime import batched
+
     pending = session.info.pop(_READY)
     keep = _prefetch(pending)  # noqa: F841 (holds the prefetched rows in the identity map while effects run)
-    for _, fn, args, kwargs in pending:
-        try:
-            fn(*args, **kwargs)
-        except Exception:  # one failed side effect must not undo the others
-            log.exception("after-commit effect %s failed", getattr(fn, "__name__", fn))
+    with batched():  # the live events of one commit travel together
+        for _, fn, args, kwargs in pending:
+            try:
+                fn(*args, **kwargs)
+            except Exception:  # one failed side effect must not undo the others
+                log.exception("after-commit effect %s failed", getattr(fn, "__name__", fn))
 
 
 def _prefetch(pending: list) -> list:

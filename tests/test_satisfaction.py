@@ -40,6 +40,8 @@ def emitted_through_redis(app):
 
     import redis
 
+    from helpdesk.realtime import MessageQueue
+
     pubsub = redis.Redis.from_url(app.config["REDIS_URL"]).pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe("flask-socketio")
     pubsub.get_message(timeout=1)
@@ -47,7 +49,9 @@ def emitted_through_redis(app):
     def received() -> list[dict]:
         events = []
         while (message := pubsub.get_message(timeout=0.5)) is not None:
-            events.append(json.loads(message["data"]))
+            data = json.loads(message["data"])
+            # Emits made together travel as one message (helpdesk.realtime.MessageQueue).
+            events += data["items"] if data.get("method") == MessageQueue.BATCH else [data]
         return events
 
     return received
