@@ -18,10 +18,17 @@ from helpdesk.extensions import db
 _KINDS = {"ticket": 0, "message": 1, "customer": 2}
 #: Searches stop collecting matches here; the list then shows the newest.
 MATCH_LIMIT = 2000
+#: Characters of a text that are indexed.
+MAX_BODY = 100_000
 
 
 def _key(kind: str, ref_id: int) -> int:
     return ref_id * 4 + _KINDS[kind]
+
+
+def key_sql(kind: str, id_column: str) -> str:
+    """Return the SQL expression of ``_key`` for rows whose id is in ``id_column`` (for INSERT ... SELECT)."""
+    return f"{id_column} * 4 + {_KINDS[kind]}"
 
 
 def _key_column() -> str:
@@ -47,7 +54,7 @@ def _write(column: str, key: int, body: str, ticket_id: int | None, customer_id:
                 f"INSERT INTO search_index ({column}, body, ticket_id, customer_id) "
                 "VALUES (:key, :body, :ticket_id, :customer_id)"
             ),
-            {"key": key, "body": body[:100_000], "ticket_id": ticket_id, "customer_id": customer_id},
+            {"key": key, "body": body[:MAX_BODY], "ticket_id": ticket_id, "customer_id": customer_id},
         )
 
 
@@ -57,7 +64,7 @@ def index_new(tickets=(), messages=(), customers=()) -> None:
             for c in customers]
     rows += [{"key": _key("ticket", t.id), "body": f"{t.reference} {t.subject}", "ticket_id": t.id, "customer_id": None}
             for t in tickets]
-    rows += [{"key": _key("message", m.id), "body": (m.body_text or "")[:100_000], "ticket_id": m.ticket_id,
+    rows += [{"key": _key("message", m.id), "body": (m.body_text or "")[:MAX_BODY], "ticket_id": m.ticket_id,
               "customer_id": None} for m in messages if (m.body_text or "").strip()]
     _insert(rows)
 
@@ -79,7 +86,7 @@ def index_message(message, new: bool = False) -> None:
 
 def index_new_messages(rows: list[tuple[int, int, str]]) -> None:
     """Index messages just inserted without the ORM: (message id, ticket id, text) each, in one executemany."""
-    _insert([{"key": _key("message", message_id), "body": body[:100_000], "ticket_id": ticket_id,
+    _insert([{"key": _key("message", message_id), "body": body[:MAX_BODY], "ticket_id": ticket_id,
               "customer_id": None} for message_id, ticket_id, body in rows if body.strip()])
 
 

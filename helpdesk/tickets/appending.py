@@ -12,10 +12,11 @@ anything for it.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, insert, or_, select, update
+from sqlalchemy import bindparam, exists, func, insert, or_, select, text, update
 
 from helpdesk import realtime, search
 from helpdesk.effects import on_commit
@@ -26,8 +27,11 @@ from helpdesk.models.base import utcnow
 #: Statuses a customer's message leaves as they are; receive reopens pending and
 #: solved tickets and opens a follow-up of a closed one.
 UNCHANGED_STATUSES = ("new", "open")
+#: The SLA targets a customer's message is covered by, when one is already running.
+RESPONSE_TARGETS = ("first_response", "next_response")
 #: What receive notes on a message it threads by the ticket the channel named.
 KNOWN_CONVERSATION = "known conversation"
+KNOWN_CONVERSATION_META = {"threading": KNOWN_CONVERSATION}
 
 
 @dataclass(frozen=True)
@@ -54,54 +58,49 @@ class Appended:
     internal: bool = False
 
 
-def _clock_running():
-    """Say (as SQL) whether the ticket already has a response clock covering a new customer message."""
-    return exists().where(
-        SlaClock.ticket_id == Ticket.id,
-        SlaClock.target.in_(("first_response", "next_response")),
-        SlaClock.fulfilled_at.is_(None),
-    )
+_tickets, _messages = Ticket.__table__, Message.__table__
+_identities, _customers = CustomerIdentity.__table__, Customer.__table__
 
 
-def _starts_next_response():
-    """Say (as SQL) whether the ticket's policy has a next-response target to start."""
-    return exists().where(SlaPolicy.id == Ticket.sla_policy_id, SlaPolicy.next_response_minutes.is_not(None))
+def _in(name: str):
+    """A list parameter for ``column.in_``: the statements below are built once and cached compiled."""
+    return bindparam(name, expanding=True)
 
 
-def _unchanged(ticket_ids: set[int]) -> set[int]:
-    """Return the tickets a customer's message changes in no other way.
+#: A response clock already covers a new customer message on the ticket.
+_CLOCK_RUNNING = exists().where(
+    SlaClock.__table__.c.ticket_id == _tickets.c.id,
+    SlaClock.__table__.c.target.in_(RESPONSE_TARGETS),
+    SlaClock.__table__.c.fulfilled_at.is_(None),
+)
+#: The ticket's policy has a next-response target, which a customer message would start.
+_STARTS_NEXT_RESPONSE = exists().where(SlaPolicy.__table__.c.id == _tickets.c.sla_policy_id,
+                                       SlaPolicy.__table__.c.next_response_minutes.is_not(None))
+_LEFT_ALONE = (_tickets.c.status.in_(UNCHANGED_STATUSES), _tickets.c.merged_into_id.is_(None))
 
-    Mirrors receive and ``clocks.on_customer_message``: not merged, not in a
-    status a customer's message changes, and no SLA clock to start (a first or
-    next response clock is already running, or the policy sets no
-    next-response target).
-    """
-    return set(db.session.scalars(select(Ticket.id).where(
-        Ticket.id.in_(ticket_ids),
-        Ticket.merged_into_id.is_(None),
-        Ticket.status.in_(UNCHANGED_STATUSES),
-        or_(_clock_running(), ~_starts_next_response()),
-    )))
-
-
-def _authors(visitor_hashes: set[str]) -> dict[str, tuple[int, str]]:
-    """Return the known visitors' customers: visitor hash -> (customer id, name)."""
-    rows = db.session.execute(
-        select(CustomerIdentity.value, Customer.id, Customer.name)
-        .join(Customer, Customer.id == CustomerIdentity.customer_id)
-        .where(CustomerIdentity.kind == "visitor", CustomerIdentity.value.in_(visitor_hashes))
-    )
-    return {value: (customer_id, name) for value, customer_id, name in rows}
-
-
-def _stored_client_ids(lines: list[CustomerLine]) -> set[tuple[int, str]]:
-    """Return the (ticket id, client id) pairs of ``lines`` already stored."""
-    client_ids = {line.client_id for line in lines if line.client_id}
-    if not client_ids:
-        return set()
-    rows = db.session.execute(select(Message.ticket_id, Message.client_id).where(
-        Message.ticket_id.in_({line.ticket_id for line in lines}), Message.client_id.in_(client_ids)))
-    return {(ticket_id, client_id) for ticket_id, client_id in rows}
+#: The tickets a customer's message changes in no other way. Mirrors receive and
+#: ``clocks.on_customer_message``: not merged, not in a status a customer's message
+#: changes, and no SLA clock to start (a first or next response clock is already
+#: running, or the policy sets no next-response target).
+_UNCHANGED = select(_tickets.c.id).where(_tickets.c.id.in_(_in("tickets")), *_LEFT_ALONE,
+                                         or_(_CLOCK_RUNNING, ~_STARTS_NEXT_RESPONSE))
+#: Known visitors' customers: visitor hash, customer id, name.
+_AUTHORS = (select(_identities.c.value, _customers.c.id, _customers.c.name)
+            .join(_customers, _customers.c.id == _identities.c.customer_id)
+            .where(_identities.c.kind == "visitor", _identities.c.value.in_(_in("hashes"))))
+#: (ticket id, client id) pairs already stored.
+_STORED = select(_messages.c.ticket_id, _messages.c.client_id).where(
+    _messages.c.ticket_id.in_(_in("tickets")), _messages.c.client_id.in_(_in("client_ids")))
+#: Lock the tickets in id order first: two processes' batches naming the same tickets
+#: then wait for each other instead of deadlocking (an UPDATE locks in scan order).
+_LOCK = select(_tickets.c.id).where(_tickets.c.id.in_(_in("tickets"))).order_by(_tickets.c.id).with_for_update()
+#: The ticket conditions again, under the row locks: a status changed since sends its lines to receive.
+_TOUCH = (update(_tickets).where(_tickets.c.id.in_(_in("tickets")), *_LEFT_ALONE)
+          .values(updated_at=bindparam("now"),
+                  last_customer_message_at=func.coalesce(_tickets.c.last_customer_message_at, bindparam("now")))
+          .returning(_tickets.c.id))
+_INSERT_MESSAGES = insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True)
+_INSERT_EVENTS = insert(TicketEvent.__table__)
 
 
 def append_customer_messages(lines: list[CustomerLine]) -> list[Appended | None]:
@@ -112,16 +111,50 @@ def append_customer_messages(lines: list[CustomerLine]) -> list[Appended | None]
     ``last_customer_message_at`` when nothing was waiting), the
     ``customer_message`` event and the search row; each ticket's ``ticket``
     change follows the commit. It leaves to receive a ticket that must change
-    (see ``_unchanged``), an unknown visitor, and a client id stored before
+    (see ``_UNCHANGED``), an unknown visitor, and a client id stored before
     (receive returns that message) or twice among ``lines``. A client id
     stored meanwhile by another process fails the unique index on (ticket_id,
     client_id): the caller rolls back and asks again. The caller commits.
+
+    Under load this is the hot path of every chat message, so it costs few
+    round trips: on PostgreSQL one statement (``_APPEND``) checks and writes
+    everything; elsewhere a handful of statements, each built once (above).
+    Both write the same rows; tests/test_tickets_appending.py holds both to
+    what receive writes.
     """
     if not lines:
         return []
-    candidates = _unchanged({line.ticket_id for line in lines})
-    authors = _authors({line.visitor_hash for line in lines if line.ticket_id in candidates})
-    seen = _stored_client_ids([line for line in lines if line.ticket_id in candidates])
+    now = utcnow()
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        taken = _append_in_one_statement(connection, lines, now)
+    else:
+        taken = _append_in_steps(connection, lines, now)
+    results: list[Appended | None] = [None] * len(lines)
+    for n, (message_id, customer_id, name) in taken.items():
+        if not name:
+            name = db.session.get(Customer, customer_id).display_name
+        results[n] = Appended(id=message_id, ticket_id=lines[n].ticket_id, created_at=now,
+                              body_text=lines[n].body or "", author_name=name)
+    for ticket_id in sorted({lines[n].ticket_id for n in taken}):
+        on_commit(realtime.ticket_touched, ticket_id, "message")
+    return results
+
+
+#: What both implementations below return: for each line taken, by its index in
+#: ``lines``, the new message's id and its author's customer id and name.
+Taken = dict[int, tuple[int, int, str | None]]
+
+
+def _append_in_steps(connection, lines: list[CustomerLine], now: datetime) -> Taken:
+    """Check and write with the statements above, one round trip each."""
+    candidates = set(connection.scalars(_UNCHANGED, {"tickets": sorted({line.ticket_id for line in lines})}))
+    mine = [line for line in lines if line.ticket_id in candidates]
+    authors = {value: (customer_id, name) for value, customer_id, name in connection.execute(
+        _AUTHORS, {"hashes": sorted({line.visitor_hash for line in mine})})} if mine else {}
+    client_ids = sorted({line.client_id for line in mine if line.client_id})
+    seen = set(connection.execute(_STORED, {"tickets": sorted({line.ticket_id for line in mine}),
+                                            "client_ids": client_ids}).tuples()) if client_ids else set()
     chosen: list[int] = []
     for n, line in enumerate(lines):
         key = (line.ticket_id, line.client_id)
@@ -130,48 +163,102 @@ def append_customer_messages(lines: list[CustomerLine]) -> list[Appended | None]
             if line.client_id:
                 seen.add(key)
     if not chosen:
-        return [None] * len(lines)
-    now = utcnow()
-    # Lock the tickets in id order first: two processes' batches naming the same tickets
-    # then wait for each other instead of deadlocking (an UPDATE locks in scan order).
-    locked = db.session.scalars(select(Ticket.id).where(Ticket.id.in_({lines[n].ticket_id for n in chosen}))
-                                .order_by(Ticket.id).with_for_update()).all()
-    # The ticket conditions again, under the row locks: a status changed since the SELECT sends its lines to receive.
-    touched = set(db.session.scalars(
-        update(Ticket.__table__)
-        .where(Ticket.id.in_(locked), Ticket.status.in_(UNCHANGED_STATUSES),
-               Ticket.merged_into_id.is_(None))
-        .values(updated_at=now, last_customer_message_at=db.func.coalesce(Ticket.last_customer_message_at, now))
-        .returning(Ticket.id)
-    ))
+        return {}
+    locked = connection.scalars(_LOCK, {"tickets": sorted({lines[n].ticket_id for n in chosen})}).all()
+    touched = set(connection.scalars(_TOUCH, {"tickets": locked, "now": now}))
     chosen = [n for n in chosen if lines[n].ticket_id in touched]
     if not chosen:
-        return [None] * len(lines)
-    ids = db.session.scalars(
-        insert(Message.__table__).returning(Message.id, sort_by_parameter_order=True),
-        [{"ticket_id": lines[n].ticket_id, "author_type": "customer",
-          "author_customer_id": authors[lines[n].visitor_hash][0], "author_agent_id": None,
-          "channel": lines[n].channel, "internal": False, "body_text": lines[n].body or "", "body_html": None,
-          "created_at": now, "external_id": None, "client_id": lines[n].client_id,
-          "meta": {"threading": KNOWN_CONVERSATION}} for n in chosen],
-    ).all()
-    db.session.execute(insert(TicketEvent.__table__), [
+        return {}
+    ids = connection.scalars(_INSERT_MESSAGES, [
+        {"ticket_id": lines[n].ticket_id, "author_type": "customer",
+         "author_customer_id": authors[lines[n].visitor_hash][0], "author_agent_id": None,
+         "channel": lines[n].channel, "internal": False, "body_text": lines[n].body or "", "body_html": None,
+         "created_at": now, "external_id": None, "client_id": lines[n].client_id,
+         "meta": KNOWN_CONVERSATION_META} for n in chosen]).all()
+    connection.execute(_INSERT_EVENTS, [
         {"ticket_id": lines[n].ticket_id, "kind": "customer_message", "actor_type": "customer",
          "actor_agent_id": None, "data": {"message_id": message_id, "channel": lines[n].channel}, "created_at": now}
         for n, message_id in zip(chosen, ids, strict=True)
     ])
     search.index_new_messages([(message_id, lines[n].ticket_id, lines[n].body or "")
                                for n, message_id in zip(chosen, ids, strict=True)])
-    for ticket_id in sorted(touched):
-        on_commit(realtime.ticket_touched, ticket_id, "message")
-    results: list[Appended | None] = [None] * len(lines)
-    for n, message_id in zip(chosen, ids, strict=True):
-        customer_id, name = authors[lines[n].visitor_hash]
-        if not name:
-            name = db.session.get(Customer, customer_id).display_name
-        results[n] = Appended(id=message_id, ticket_id=lines[n].ticket_id, created_at=now,
-                              body_text=lines[n].body or "", author_name=name)
-    return results
+    return {n: (message_id, *authors[lines[n].visitor_hash]) for n, message_id in zip(chosen, ids, strict=True)}
+
+
+def _sql_list(constants: tuple[str, ...]) -> str:
+    """Return our own constant words as an SQL list (never anything a client sent)."""
+    assert all(word.isidentifier() for word in constants)
+    return ", ".join(f"'{word}'" for word in constants)
+
+
+#: The quick path on PostgreSQL, in one statement: the lines come in as arrays, and
+#: every check of ``_append_in_steps`` is made in SQL. Message ids are drawn before
+#: the INSERT, in line order (PostgreSQL evaluates a volatile output column after the
+#: sort), so each line knows its own; the ticket lock is taken in id order and
+#: re-checks the ticket's conditions under it, as _LOCK and _TOUCH do.
+_APPEND = text(f"""
+WITH line AS (
+    SELECT * FROM unnest(CAST(:tickets AS integer[]), CAST(:hashes AS text[]), CAST(:bodies AS text[]),
+                         CAST(:client_ids AS text[]), CAST(:channels AS text[]), CAST(:indexed AS boolean[]))
+         WITH ORDINALITY AS l(ticket_id, visitor_hash, body, client_id, channel, indexed, n)
+),
+candidate AS MATERIALIZED (
+    SELECT line.*, identity.customer_id, customer.name
+    FROM line
+    JOIN customer_identity AS identity ON identity.kind = 'visitor' AND identity.value = line.visitor_hash
+    JOIN customer ON customer.id = identity.customer_id
+    WHERE NOT EXISTS (SELECT 1 FROM message WHERE message.ticket_id = line.ticket_id
+                                              AND message.client_id = line.client_id)
+      AND NOT EXISTS (SELECT 1 FROM line AS earlier WHERE earlier.ticket_id = line.ticket_id
+                                                      AND earlier.client_id = line.client_id AND earlier.n < line.n)
+),
+locked AS MATERIALIZED (
+    SELECT ticket.id FROM ticket
+    WHERE ticket.id IN (SELECT ticket_id FROM candidate)
+      AND ticket.status IN ({_sql_list(UNCHANGED_STATUSES)}) AND ticket.merged_into_id IS NULL
+      AND (EXISTS (SELECT 1 FROM sla_clock WHERE sla_clock.ticket_id = ticket.id
+                                             AND sla_clock.target IN ({_sql_list(RESPONSE_TARGETS)})
+                                             AND sla_clock.fulfilled_at IS NULL)
+           OR NOT EXISTS (SELECT 1 FROM sla_policy WHERE sla_policy.id = ticket.sla_policy_id
+                                                     AND sla_policy.next_response_minutes IS NOT NULL))
+    ORDER BY ticket.id FOR UPDATE OF ticket
+),
+taken AS MATERIALIZED (
+    SELECT candidate.*, nextval(pg_get_serial_sequence('message', 'id')) AS id
+    FROM candidate WHERE ticket_id IN (SELECT id FROM locked) ORDER BY n
+),
+touched AS (
+    UPDATE ticket SET updated_at = :now, last_customer_message_at = coalesce(last_customer_message_at, :now)
+    WHERE id IN (SELECT id FROM locked)
+),
+message_rows AS (
+    INSERT INTO message (id, ticket_id, author_type, author_customer_id, channel, internal, body_text,
+                         created_at, client_id, meta)
+    SELECT id, ticket_id, 'customer', customer_id, channel, false, body, :now, client_id, CAST(:meta AS json)
+    FROM taken
+),
+event_rows AS (
+    INSERT INTO ticket_event (ticket_id, kind, actor_type, data, created_at)
+    SELECT ticket_id, 'customer_message', 'customer', json_build_object('message_id', id, 'channel', channel), :now
+    FROM taken
+),
+search_rows AS (
+    INSERT INTO search_index (key, body, ticket_id)
+    SELECT {search.key_sql("message", "id")}, left(body, {search.MAX_BODY}), ticket_id FROM taken WHERE indexed
+)
+SELECT n, id, customer_id, name FROM taken
+""")
+
+
+def _append_in_one_statement(connection, lines: list[CustomerLine], now: datetime) -> Taken:
+    """Check and write in one round trip with _APPEND."""
+    rows = connection.execute(_APPEND, {
+        "tickets": [line.ticket_id for line in lines], "hashes": [line.visitor_hash for line in lines],
+        "bodies": [line.body or "" for line in lines], "client_ids": [line.client_id for line in lines],
+        "channels": [line.channel for line in lines], "indexed": [bool((line.body or "").strip()) for line in lines],
+        "now": now, "meta": json.dumps(KNOWN_CONVERSATION_META),
+    })
+    return {n - 1: (message_id, customer_id, name) for n, message_id, customer_id, name in rows}
 
 
 def append_customer_message(ticket_id: int, visitor_hash: str, channel: str, body: str,

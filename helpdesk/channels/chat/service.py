@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from helpdesk import realtime, tickets
 from helpdesk.channels.chat import lifecycle, payloads
@@ -115,6 +115,16 @@ class VisitorLine:
     sid: str | None = None
 
 
+_conversations = Conversation.__table__
+#: What the quick path needs of each line's conversation (built once, cached compiled).
+_CONVERSATIONS = select(_conversations.c.id, _conversations.c.state, _conversations.c.ticket_id,
+                        _conversations.c.visitor_hash, _conversations.c.agent_id,
+                        _conversations.c.offered_agent_id).where(
+    _conversations.c.id.in_(bindparam("ids", expanding=True)))
+_ACTIVE = update(_conversations).where(_conversations.c.id.in_(bindparam("ids", expanding=True))).values(
+    last_activity_at=bindparam("now"))
+
+
 def customer_messages(lines: list[VisitorLine]) -> list[tickets.Appended | None]:
     """Store many visitors' messages at once where the ticket service's quick path takes them.
 
@@ -124,11 +134,9 @@ def customer_messages(lines: list[VisitorLine]) -> list[tickets.Appended | None]
     """
     if not lines:
         return []
-    found = {row.id: row for row in db.session.execute(
-        select(Conversation.id, Conversation.state, Conversation.ticket_id, Conversation.visitor_hash,
-               Conversation.agent_id, Conversation.offered_agent_id)
-        .where(Conversation.id.in_({line.conversation_id for line in lines}))
-    )}
+    connection = db.session.connection()
+    found = {row.id: row for row in connection.execute(
+        _CONVERSATIONS, {"ids": sorted({line.conversation_id for line in lines})})}
     rows = [found.get(line.conversation_id) for line in lines]
     taken = [n for n, row in enumerate(rows) if row is not None and row.state != "ended"]
     appended = tickets.append_customer_messages([
@@ -140,9 +148,7 @@ def customer_messages(lines: list[VisitorLine]) -> list[tickets.Appended | None]
         results[n] = message
     stored = [n for n, message in enumerate(results) if message is not None]
     if stored:
-        db.session.execute(update(Conversation.__table__)
-                           .where(Conversation.id.in_({rows[n].id for n in stored}))
-                           .values(last_activity_at=utcnow()))
+        connection.execute(_ACTIVE, {"ids": sorted({rows[n].id for n in stored}), "now": utcnow()})
     for n in stored:
         on_commit(realtime.later, _announce, payloads.message(results[n]), rows[n].id,
                   rows[n].agent_id or rows[n].offered_agent_id, results[n].internal, lines[n].sid)
