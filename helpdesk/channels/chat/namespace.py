@@ -1,11 +1,18 @@
-"""The customers' Socket.IO namespace ``/chat``: thin handlers over the chat service."""
+"""The customers' Socket.IO namespace ``/chat``: thin handlers over the chat service.
+
+Connecting and disconnecting run as Flask-SocketIO runs every event, in a
+request context built from the socket's handshake. Every other event runs in
+an app context only: a visitor has no cookie session and no route, and
+building a request context per event was a fifth of the cost of a chat
+message. Handlers name their socket with ``current_sid()``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from flask import current_app, request
-from flask_socketio import Namespace, join_room, leave_room
+from flask_socketio import Namespace
 
 from helpdesk import realtime
 from helpdesk.channels.chat import lifecycle, payloads, service, writer
@@ -15,8 +22,10 @@ from helpdesk.channels.chat.protocol import (
     body_of,
     buckets,
     client_id,
+    current_sid,
     flag,
     handler,
+    handling,
     integer,
     text,
 )
@@ -57,8 +66,28 @@ def _greet(sid: str, greetings: list[tuple[str, dict]]) -> None:
         realtime.emit(event, data, to=sid, namespace=realtime.CHAT_NS)
 
 
+def _enter(sid: str, room: str) -> None:
+    socketio.server.enter_room(sid, room, namespace=realtime.CHAT_NS)
+
+
+def _leave(sid: str, room: str) -> None:
+    socketio.server.leave_room(sid, room, namespace=realtime.CHAT_NS)
+
+
 class ChatNamespace(Namespace):
     """Handlers for ``/chat``; every event is acknowledged with a result or an error."""
+
+    def trigger_event(self, event, *args):
+        """Run connect and disconnect as Flask-SocketIO does; any other event in an app context only."""
+        if event in ("connect", "disconnect"):
+            return super().trigger_event(event, *args)
+        sid, *data = args
+        environ = self.socketio.server.get_environ(sid, namespace=self.namespace)
+        method = getattr(self, f"on_{event}", None)
+        if environ is None or method is None:
+            return None
+        with environ["flask.app"].app_context(), handling(sid):
+            return method(*data[:1])
 
     def on_connect(self, auth=None):
         """Check the page's origin; resume the conversation a returning visitor's token names."""
@@ -70,7 +99,7 @@ class ChatNamespace(Namespace):
             conversation = service.latest(Conversation.digest(token))
             if conversation is not None:
                 visitor = Visitor(conversation.visitor_hash, conversation.id, token)
-                join_room(realtime.conversation_room(conversation.id))
+                _enter(request.sid, realtime.conversation_room(conversation.id))
                 greetings = [("state", {"state": conversation.state, "conversation_id": conversation.id,
                                         "ticket_reference": conversation.ticket.reference})]
                 if conversation.state == "active" and conversation.agent:
@@ -84,7 +113,7 @@ class ChatNamespace(Namespace):
         buckets.forget(request.sid)
 
     def _conversation(self) -> Conversation:
-        visitor = _visitors.get(request.sid)
+        visitor = _visitors.get(current_sid())
         conversation = db.session.get(Conversation, visitor.conversation_id) if visitor and visitor.conversation_id \
             else None
         if conversation is None:
@@ -98,7 +127,8 @@ class ChatNamespace(Namespace):
         name = text(data, "name", 200, required=False)
         email = text(data, "email", 254, required=False)
         body = text(data, "message", MAX_BODY)
-        visitor = _visitors.setdefault(request.sid, Visitor())
+        sid = current_sid()
+        visitor = _visitors.setdefault(sid, Visitor())
         if visitor.visitor_hash is None:
             visitor.token = service.new_token()
             visitor.visitor_hash = Conversation.digest(visitor.token)
@@ -106,9 +136,9 @@ class ChatNamespace(Namespace):
         db.session.commit()
         if visitor.conversation_id != conversation.id:
             if visitor.conversation_id:
-                leave_room(realtime.conversation_room(visitor.conversation_id))
+                _leave(sid, realtime.conversation_room(visitor.conversation_id))
             visitor.conversation_id = conversation.id
-            join_room(realtime.conversation_room(conversation.id))
+            _enter(sid, realtime.conversation_room(conversation.id))
         return {"conversation_id": conversation.id, "ticket_reference": conversation.ticket.reference,
                 "state": conversation.state, "visitor_token": visitor.token}
 
@@ -117,13 +147,14 @@ class ChatNamespace(Namespace):
         """Store the visitor's message (once per client_id), then acknowledge it with its id."""
         data = body_of(data)
         cid, body = client_id(data), text(data, "body", MAX_BODY)
-        visitor = _visitors.get(request.sid)
+        sid = current_sid()
+        visitor = _visitors.get(sid)
         if visitor is not None and visitor.conversation_id:
-            ack = writer.store(service.VisitorLine(visitor.conversation_id, cid, body, request.sid))
+            ack = writer.store(service.VisitorLine(visitor.conversation_id, cid, body, sid))
             if ack is not None:
                 return ack
         conversation = self._conversation()
-        ack = payloads.acknowledgement(service.customer_message(conversation, cid, body, sid=request.sid))
+        ack = payloads.acknowledgement(service.customer_message(conversation, cid, body, sid=sid))
         db.session.commit()
         return ack
 

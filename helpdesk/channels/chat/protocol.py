@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 
 from flask import request
@@ -63,13 +65,31 @@ class _Buckets:
 
 buckets = _Buckets()
 
+#: The socket whose event is being handled, where the event runs without a request context (see ChatNamespace).
+_event_sid: contextvars.ContextVar[str | None] = contextvars.ContextVar("chat_event_sid", default=None)
+
+
+def current_sid() -> str:
+    """Return the id of the socket whose event is being handled."""
+    return _event_sid.get() or request.sid
+
+
+@contextmanager
+def handling(sid: str) -> Iterator[None]:
+    """Run the block as the handling of an event from socket ``sid``."""
+    token = _event_sid.set(sid)
+    try:
+        yield
+    finally:
+        _event_sid.reset(token)
+
 
 def handler(fn: Callable) -> Callable:
     """Wrap an event handler: rate-limit, turn ChatError into an error ack, never leave a socket unanswered."""
 
     @wraps(fn)
     def wrapped(self, data=None):
-        if not buckets.allow(request.sid):
+        if not buckets.allow(current_sid()):
             return error("rate_limited", f"more than {RATE:.0f} events a second; slow down and resend")
         try:
             try:
