@@ -1,6 +1,15 @@
 """The ticket service: the only code that writes tickets, whatever the channel."""
 
-from helpdesk.tickets.appending import Appended, CustomerLine, append_customer_message, append_customer_messages
+from helpdesk.tickets.appending import (
+    TAKEN_COLUMNS,
+    Appended,
+    CustomerLine,
+    append_customer_message,
+    append_customer_messages,
+    append_in_one_statement,
+    one_statement,
+    sql_list,
+)
 from helpdesk.tickets.batch import receive_many
 from helpdesk.tickets.identities import Contact, InvalidIdentity, find_customer, find_or_create_customer
 from helpdesk.tickets.inbound import Inbound, IncomingFile, Received, open_ticket, receive
@@ -17,6 +26,7 @@ from helpdesk.tickets.operations import (
 )
 
 __all__ = [
+    "TAKEN_COLUMNS",
     "Appended",
     "Contact",
     "CustomerLine",
@@ -28,10 +38,12 @@ __all__ = [
     "add_note",
     "append_customer_message",
     "append_customer_messages",
+    "append_in_one_statement",
     "assign",
     "find_customer",
     "find_or_create_customer",
     "merge",
+    "one_statement",
     "open_ticket",
     "receive",
     "receive_many",
@@ -39,5 +51,6 @@ __all__ = [
     "set_priority",
     "set_status",
     "set_tags",
+    "sql_list",
     "set_team",
 ]

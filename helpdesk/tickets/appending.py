@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, exists, func, insert, or_, select, text, update
+from sqlalchemy import TextClause, bindparam, exists, func, insert, or_, select, text, update
 
 from helpdesk import realtime, search
 from helpdesk.effects import on_commit
@@ -117,37 +117,39 @@ def append_customer_messages(lines: list[CustomerLine]) -> list[Appended | None]
     client_id): the caller rolls back and asks again. The caller commits.
 
     Under load this is the hot path of every chat message, so it costs few
-    round trips: on PostgreSQL one statement (``_APPEND``) checks and writes
-    everything; elsewhere a handful of statements, each built once (above).
-    Both write the same rows; tests/test_tickets_appending.py holds both to
-    what receive writes.
+    round trips: on PostgreSQL one statement (``one_statement``) checks and
+    writes everything; elsewhere a handful of statements, each built once
+    (above). Both write the same rows; tests/test_tickets_appending.py holds
+    both to what receive writes.
     """
     if not lines:
         return []
-    now = utcnow()
-    connection = db.session.connection()
-    if connection.dialect.name == "postgresql":
-        taken = _append_in_one_statement(connection, lines, now)
-    else:
-        taken = _append_in_steps(connection, lines, now)
-    results: list[Appended | None] = [None] * len(lines)
-    for n, (message_id, customer_id, name) in taken.items():
+    if db.session.connection().dialect.name == "postgresql":
+        results, _ = append_in_one_statement(_APPEND, {
+            "tickets": [line.ticket_id for line in lines], "hashes": [line.visitor_hash for line in lines],
+            "client_ids": [line.client_id for line in lines], "channels": [line.channel for line in lines],
+        }, [line.body or "" for line in lines])
+        return results
+    return _append_in_steps(lines)
+
+
+def _appended(rows, bodies: list[str], now: datetime) -> list[Appended | None]:
+    """Return the Appended of each line taken, from (n, message id, ticket id, customer id, customer name) rows."""
+    results: list[Appended | None] = [None] * len(bodies)
+    for n, message_id, ticket_id, customer_id, name in rows:
         if not name:
             name = db.session.get(Customer, customer_id).display_name
-        results[n] = Appended(id=message_id, ticket_id=lines[n].ticket_id, created_at=now,
-                              body_text=lines[n].body or "", author_name=name)
-    for ticket_id in sorted({lines[n].ticket_id for n in taken}):
+        results[n] = Appended(id=message_id, ticket_id=ticket_id, created_at=now, body_text=bodies[n],
+                              author_name=name)
+    for ticket_id in sorted({result.ticket_id for result in results if result is not None}):
         on_commit(realtime.ticket_touched, ticket_id, "message")
     return results
 
 
-#: What both implementations below return: for each line taken, by its index in
-#: ``lines``, the new message's id and its author's customer id and name.
-Taken = dict[int, tuple[int, int, str | None]]
-
-
-def _append_in_steps(connection, lines: list[CustomerLine], now: datetime) -> Taken:
+def _append_in_steps(lines: list[CustomerLine]) -> list[Appended | None]:
     """Check and write with the statements above, one round trip each."""
+    now = utcnow()
+    connection = db.session.connection()
     candidates = set(connection.scalars(_UNCHANGED, {"tickets": sorted({line.ticket_id for line in lines})}))
     mine = [line for line in lines if line.ticket_id in candidates]
     authors = {value: (customer_id, name) for value, customer_id, name in connection.execute(
@@ -162,17 +164,18 @@ def _append_in_steps(connection, lines: list[CustomerLine], now: datetime) -> Ta
             chosen.append(n)
             if line.client_id:
                 seen.add(key)
+    bodies = [line.body or "" for line in lines]
     if not chosen:
-        return {}
+        return [None] * len(lines)
     locked = connection.scalars(_LOCK, {"tickets": sorted({lines[n].ticket_id for n in chosen})}).all()
     touched = set(connection.scalars(_TOUCH, {"tickets": locked, "now": now}))
     chosen = [n for n in chosen if lines[n].ticket_id in touched]
     if not chosen:
-        return {}
+        return [None] * len(lines)
     ids = connection.scalars(_INSERT_MESSAGES, [
         {"ticket_id": lines[n].ticket_id, "author_type": "customer",
          "author_customer_id": authors[lines[n].visitor_hash][0], "author_agent_id": None,
-         "channel": lines[n].channel, "internal": False, "body_text": lines[n].body or "", "body_html": None,
+         "channel": lines[n].channel, "internal": False, "body_text": bodies[n], "body_html": None,
          "created_at": now, "external_id": None, "client_id": lines[n].client_id,
          "meta": KNOWN_CONVERSATION_META} for n in chosen]).all()
     connection.execute(_INSERT_EVENTS, [
@@ -180,28 +183,24 @@ def _append_in_steps(connection, lines: list[CustomerLine], now: datetime) -> Ta
          "actor_agent_id": None, "data": {"message_id": message_id, "channel": lines[n].channel}, "created_at": now}
         for n, message_id in zip(chosen, ids, strict=True)
     ])
-    search.index_new_messages([(message_id, lines[n].ticket_id, lines[n].body or "")
+    search.index_new_messages([(message_id, lines[n].ticket_id, bodies[n])
                                for n, message_id in zip(chosen, ids, strict=True)])
-    return {n: (message_id, *authors[lines[n].visitor_hash]) for n, message_id in zip(chosen, ids, strict=True)}
+    return _appended([(n, message_id, lines[n].ticket_id, *authors[lines[n].visitor_hash])
+                      for n, message_id in zip(chosen, ids, strict=True)], bodies, now)
 
 
-def _sql_list(constants: tuple[str, ...]) -> str:
+def sql_list(constants: tuple[str, ...]) -> str:
     """Return our own constant words as an SQL list (never anything a client sent)."""
     assert all(word.isidentifier() for word in constants)
     return ", ".join(f"'{word}'" for word in constants)
 
 
-#: The quick path on PostgreSQL, in one statement: the lines come in as arrays, and
-#: every check of ``_append_in_steps`` is made in SQL. Message ids are drawn before
+#: The quick path on PostgreSQL after the caller's CTE ``line``: every check of
+#: ``_append_in_steps``, made in SQL, then the writes. Message ids are drawn before
 #: the INSERT, in line order (PostgreSQL evaluates a volatile output column after the
 #: sort), so each line knows its own; the ticket lock is taken in id order and
 #: re-checks the ticket's conditions under it, as _LOCK and _TOUCH do.
-_APPEND = text(f"""
-WITH line AS (
-    SELECT * FROM unnest(CAST(:tickets AS integer[]), CAST(:hashes AS text[]), CAST(:bodies AS text[]),
-                         CAST(:client_ids AS text[]), CAST(:channels AS text[]), CAST(:indexed AS boolean[]))
-         WITH ORDINALITY AS l(ticket_id, visitor_hash, body, client_id, channel, indexed, n)
-),
+_CHECK_AND_WRITE = f"""
 candidate AS MATERIALIZED (
     SELECT line.*, identity.customer_id, customer.name
     FROM line
@@ -215,9 +214,9 @@ candidate AS MATERIALIZED (
 locked AS MATERIALIZED (
     SELECT ticket.id FROM ticket
     WHERE ticket.id IN (SELECT ticket_id FROM candidate)
-      AND ticket.status IN ({_sql_list(UNCHANGED_STATUSES)}) AND ticket.merged_into_id IS NULL
+      AND ticket.status IN ({sql_list(UNCHANGED_STATUSES)}) AND ticket.merged_into_id IS NULL
       AND (EXISTS (SELECT 1 FROM sla_clock WHERE sla_clock.ticket_id = ticket.id
-                                             AND sla_clock.target IN ({_sql_list(RESPONSE_TARGETS)})
+                                             AND sla_clock.target IN ({sql_list(RESPONSE_TARGETS)})
                                              AND sla_clock.fulfilled_at IS NULL)
            OR NOT EXISTS (SELECT 1 FROM sla_policy WHERE sla_policy.id = ticket.sla_policy_id
                                                      AND sla_policy.next_response_minutes IS NOT NULL))
@@ -245,20 +244,46 @@ event_rows AS (
 search_rows AS (
     INSERT INTO search_index (key, body, ticket_id)
     SELECT {search.key_sql("message", "id")}, left(body, {search.MAX_BODY}), ticket_id FROM taken WHERE indexed
-)
-SELECT n, id, customer_id, name FROM taken
-""")
+)"""
+
+#: The columns ``one_statement`` returns first, for ``append_in_one_statement``.
+TAKEN_COLUMNS = "n - 1, id, ticket_id, customer_id, name"
 
 
-def _append_in_one_statement(connection, lines: list[CustomerLine], now: datetime) -> Taken:
-    """Check and write in one round trip with _APPEND."""
-    rows = connection.execute(_APPEND, {
-        "tickets": [line.ticket_id for line in lines], "hashes": [line.visitor_hash for line in lines],
-        "bodies": [line.body or "" for line in lines], "client_ids": [line.client_id for line in lines],
-        "channels": [line.channel for line in lines], "indexed": [bool((line.body or "").strip()) for line in lines],
-        "now": now, "meta": json.dumps(KNOWN_CONVERSATION_META),
-    })
-    return {n - 1: (message_id, customer_id, name) for n, message_id, customer_id, name in rows}
+def one_statement(line: str, *, also: str = "", returning: str = TAKEN_COLUMNS) -> TextClause:
+    """Build the quick path's PostgreSQL statement for the lines a query gives.
+
+    ``line`` is a SELECT with the columns ticket_id, visitor_hash, body,
+    client_id, channel, indexed (whether to index the body) and n (the line's
+    number, from 1, as WITH ORDINALITY gives it), plus any the caller wants
+    carried along; it may use the parameter ``:bodies``. ``also`` adds more
+    CTEs after the writes, which see the lines taken as ``taken``; the
+    statement returns ``SELECT {returning} FROM taken``, starting with
+    TAKEN_COLUMNS.
+    """
+    assert returning.startswith(TAKEN_COLUMNS)
+    return text(f"WITH line AS ({line}),{_CHECK_AND_WRITE}{', ' + also if also else ''}\n"
+                f"SELECT {returning} FROM taken")
+
+
+def append_in_one_statement(statement: TextClause, params: dict,
+                            bodies: list[str]) -> tuple[list[Appended | None], list]:
+    """Run a ``one_statement`` for lines whose texts are ``bodies``; return their Appended (or None) and the rows.
+
+    Adds the parameters every such statement takes (bodies, indexed, now, meta).
+    """
+    now = utcnow()
+    rows = db.session.connection().execute(statement, {
+        **params, "bodies": bodies, "indexed": [bool(body.strip()) for body in bodies], "now": now,
+        "meta": json.dumps(KNOWN_CONVERSATION_META),
+    }).all()
+    return _appended([row[:5] for row in rows], bodies, now), rows
+
+
+_APPEND = one_statement("""
+    SELECT * FROM unnest(CAST(:tickets AS integer[]), CAST(:hashes AS text[]), CAST(:bodies AS text[]),
+                         CAST(:client_ids AS text[]), CAST(:channels AS text[]), CAST(:indexed AS boolean[]))
+         WITH ORDINALITY AS l(ticket_id, visitor_hash, body, client_id, channel, indexed, n)""")
 
 
 def append_customer_message(ticket_id: int, visitor_hash: str, channel: str, body: str,

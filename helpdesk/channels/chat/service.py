@@ -130,15 +130,49 @@ def customer_messages(lines: list[VisitorLine]) -> list[tickets.Appended | None]
 
     None for a line it leaves alone (an ended or unknown conversation, a
     ticket that must change, a resent client_id): ``customer_message`` handles
-    it, with its errors. The caller commits; the live events follow.
+    it, with its errors. The caller commits; the live events follow. On
+    PostgreSQL it is one statement (the conversations read and touched too),
+    so a batch costs that statement and the commit.
     """
     if not lines:
         return []
+    if db.session.connection().dialect.name == "postgresql":
+        results, rows = tickets.append_in_one_statement(_APPEND, {
+            "conversations": [line.conversation_id for line in lines],
+            "client_ids": [line.client_id for line in lines],
+        }, [line.body for line in lines])
+        stored = {row[0]: (row.conversation_id, row.agent_id) for row in rows}
+    else:
+        results, stored = _customer_messages_in_steps(lines)
+    for n, (conversation_id, agent_id) in stored.items():
+        on_commit(realtime.later, _announce, payloads.message(results[n]), conversation_id, agent_id,
+                  results[n].internal, lines[n].sid)
+    return results
+
+
+#: The lines of open conversations, for the quick path's statement (see tickets.one_statement).
+_APPEND = tickets.one_statement(
+    f"""
+    SELECT conversation.ticket_id, conversation.visitor_hash, l.body, l.client_id, 'chat' AS channel, l.indexed, l.n,
+           conversation.id AS conversation_id,
+           coalesce(conversation.agent_id, conversation.offered_agent_id) AS agent_id
+    FROM unnest(CAST(:conversations AS integer[]), CAST(:bodies AS text[]), CAST(:client_ids AS text[]),
+                CAST(:indexed AS boolean[])) WITH ORDINALITY AS l(conversation_id, body, client_id, indexed, n)
+    JOIN conversation ON conversation.id = l.conversation_id
+                     AND conversation.state IN ({tickets.sql_list(OPEN_STATES)})""",
+    also="touched_conversations AS (UPDATE conversation SET last_activity_at = :now "
+         "WHERE id IN (SELECT conversation_id FROM taken))",
+    returning=f"{tickets.TAKEN_COLUMNS}, conversation_id, agent_id",
+)
+
+
+def _customer_messages_in_steps(lines: list[VisitorLine]) -> tuple[list, dict[int, tuple[int, int | None]]]:
+    """The same with the ticket service's portable quick path: the conversations read, then touched."""
     connection = db.session.connection()
     found = {row.id: row for row in connection.execute(
         _CONVERSATIONS, {"ids": sorted({line.conversation_id for line in lines})})}
     rows = [found.get(line.conversation_id) for line in lines]
-    taken = [n for n, row in enumerate(rows) if row is not None and row.state != "ended"]
+    taken = [n for n, row in enumerate(rows) if row is not None and row.state in OPEN_STATES]
     appended = tickets.append_customer_messages([
         tickets.CustomerLine(rows[n].ticket_id, rows[n].visitor_hash, lines[n].body, lines[n].client_id)
         for n in taken
@@ -146,13 +180,12 @@ def customer_messages(lines: list[VisitorLine]) -> list[tickets.Appended | None]
     results: list[tickets.Appended | None] = [None] * len(lines)
     for n, message in zip(taken, appended, strict=True):
         results[n] = message
-    stored = [n for n, message in enumerate(results) if message is not None]
+    stored = {n: (rows[n].id, rows[n].agent_id or rows[n].offered_agent_id)
+              for n, message in enumerate(results) if message is not None}
     if stored:
-        connection.execute(_ACTIVE, {"ids": sorted({rows[n].id for n in stored}), "now": utcnow()})
-    for n in stored:
-        on_commit(realtime.later, _announce, payloads.message(results[n]), rows[n].id,
-                  rows[n].agent_id or rows[n].offered_agent_id, results[n].internal, lines[n].sid)
-    return results
+        connection.execute(_ACTIVE, {"ids": sorted({conversation_id for conversation_id, _ in stored.values()}),
+                                     "now": utcnow()})
+    return results, stored
 
 
 def _announce(payload: dict, conversation_id: int, agent_id: int | None, internal: bool, sid: str | None) -> None:

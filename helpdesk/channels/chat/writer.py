@@ -22,6 +22,7 @@ import threading
 from dataclasses import dataclass, field
 
 from flask import Flask, current_app
+from sqlalchemy import Connection
 
 from helpdesk.channels.chat import payloads, service
 from helpdesk.channels.chat.protocol import ChatError
@@ -62,24 +63,35 @@ class _Writer:
         return waiting.ack
 
     def _run(self, app: Flask) -> None:
-        while True:
-            batch = [self._queue.get()]
-            while len(batch) < MAX_BATCH:
+        # One app context, session and database connection for the writer's life: a
+        # batch then costs its statements and the commit, not a pool check-out (and its
+        # liveness ping) too. A failure replaces the connection before the next batch.
+        connection = None
+        with app.app_context():
+            while True:
+                batch = [self._queue.get()]
+                while len(batch) < MAX_BATCH:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
                 try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                with app.app_context():
-                    self._write(batch)
-            except Exception:  # each handler stores its own line instead
-                log.exception("could not store %d chat messages together", len(batch))
-            finally:
-                for waiting in batch:
-                    waiting.done.set()
+                    if connection is None:
+                        connection = db.engine.connect()
+                    self._write(batch, connection)
+                except Exception:  # each handler stores its own line instead
+                    log.exception("could not store %d chat messages together", len(batch))
+                    db.session.remove()
+                    if connection is not None:
+                        connection.close()
+                        connection = None
+                finally:
+                    for waiting in batch:
+                        waiting.done.set()
 
     @staticmethod
-    def _write(batch: list[_Waiting]) -> None:
+    def _write(batch: list[_Waiting], connection: Connection) -> None:
+        db.session.connection(bind_arguments={"bind": connection})  # the session's transaction, on this connection
         try:
             stored = service.customer_messages([waiting.line for waiting in batch])
             acks = [payloads.acknowledgement(message) if message is not None else None for message in stored]
@@ -87,8 +99,6 @@ class _Writer:
         except Exception:
             db.session.rollback()
             raise
-        finally:
-            db.session.remove()
         for waiting, ack in zip(batch, acks, strict=True):
             waiting.ack = ack
 
