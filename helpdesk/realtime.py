@@ -197,6 +197,8 @@ ticket_changed.prefetch = _load_tickets  # see helpdesk.effects: one load per co
 #: work: 1,000 chats at 500 messages/s made 10,000 frames/s to 20 consoles at 1 s, and
 #: their bursts held up acks. The chat's own ``message`` event is not delayed.
 TOUCH_SECONDS = 5.0
+#: Most live events one background pass sends before letting other greenlets run.
+CHUNK = 50
 #: How often the announcer looks for tickets due: the first touch of a ticket waits at most this long.
 TOUCH_TICK = 0.25
 
@@ -273,12 +275,13 @@ class _Later:
     def _send(pending: queue.Queue) -> None:
         while True:
             calls = [pending.get()]
-            while True:
+            while len(calls) < CHUNK:
                 try:
                     calls.append(pending.get_nowait())
                 except queue.Empty:
                     break
-            with batched():  # everything queued meanwhile: one message on the queue
+            socketio.sleep(0)  # let the other greenlets run between chunks
+            with batched():  # everything queued meanwhile (up to CHUNK): one message on the queue
                 for fn, args in calls:
                     try:
                         fn(*args)
@@ -289,19 +292,19 @@ class _Later:
         while True:
             socketio.sleep(TOUCH_TICK)
             with self._lock:
-                due = self._touched.take_due(time.monotonic())
-            if not due:
-                continue
-            with app.app_context(), batched():
-                try:
-                    calls = list(due.items())
-                    loaded = _load_tickets(calls)  # noqa: F841 (keeps them in the identity map for the loop)
-                    for ticket_id, change in calls:
-                        ticket_changed(ticket_id, change)
-                except Exception:
-                    log.exception("could not announce %d changed tickets", len(due))
-                finally:
-                    db.session.remove()
+                due = list(self._touched.take_due(time.monotonic()).items())
+            for start in range(0, len(due), CHUNK):
+                calls = due[start:start + CHUNK]
+                with app.app_context(), batched():
+                    try:
+                        loaded = _load_tickets(calls)  # noqa: F841 (keeps them in the identity map for the loop)
+                        for ticket_id, change in calls:
+                            ticket_changed(ticket_id, change)
+                    except Exception:
+                        log.exception("could not announce %d changed tickets", len(calls))
+                    finally:
+                        db.session.remove()
+                socketio.sleep(0)  # a long list must not hold up the chat events waiting meanwhile
 
 
 _later = _Later()
