@@ -81,6 +81,23 @@ def _database_url(env) -> str:
     return url
 
 
+def _engine_options(url: str) -> dict:
+    """Return the SQLAlchemy engine options for the database ``url``.
+
+    On PostgreSQL, SQLAlchemy writes PostgreSQL's own ``$1`` placeholders and
+    psycopg's RawCursor sends them as they are: psycopg's default cursor
+    rewrites every ``%(name)s`` query in Python, and caches that only for
+    statements under 4 KB and 50 parameters, which a batch's multi-row
+    INSERTs never are (about a millisecond of CPU per imported mail).
+    """
+    if not url.startswith("postgresql+psycopg:"):
+        return {"pool_pre_ping": True}
+    import psycopg
+
+    return {"pool_pre_ping": True, "paramstyle": "numeric_dollar",
+            "connect_args": {"cursor_factory": psycopg.RawCursor}}
+
+
 class Config:
     """Every setting of the help desk, read once from an environment mapping."""
 
@@ -92,7 +109,7 @@ class Config:
         env = os.environ if env is None else env
         self.SECRET_KEY = _secret_key(env)
         self.SQLALCHEMY_DATABASE_URI = _database_url(env)
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.SQLALCHEMY_ENGINE_OPTIONS = _engine_options(self.SQLALCHEMY_DATABASE_URI)
         self.REDIS_URL = env.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
         if not self.REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
             raise ConfigError(f"REDIS_URL={self.REDIS_URL!r} must be a redis:// URL")

@@ -92,7 +92,8 @@ def make_config(url: str, schema: str, redis_url: str, attachments: str) -> Conf
     })
     config.SQLALCHEMY_ENGINE_OPTIONS = {
         **config.SQLALCHEMY_ENGINE_OPTIONS,
-        "connect_args": {"options": f"-csearch_path={schema}"},
+        "connect_args": {**config.SQLALCHEMY_ENGINE_OPTIONS.get("connect_args", {}),
+                         "options": f"-csearch_path={schema}"},
     }
     config.WTF_CSRF_ENABLED = False
     config.SOCKETIO_ASYNC_MODE = "threading"

@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session, SessionTransaction
 _KEY = "helpdesk.txcache"
 
 
-def _pending(session: Session, models: tuple[type, ...]) -> bool:
+def _pending(session: Session, models: tuple[type, ...], groups: tuple[str, ...] = ("new", "dirty", "deleted")
+             ) -> bool:
     """Say whether the session holds unflushed new, changed or deleted rows of ``models``."""
-    return any(isinstance(obj, models) for group in (session.new, session.dirty, session.deleted) for obj in group)
+    return any(isinstance(obj, models) for group in groups for obj in getattr(session, group))
 
 
 def cached(name: str, models: tuple[type, ...], loader: Callable[[], Any]) -> Any:
@@ -31,10 +32,15 @@ def cached(name: str, models: tuple[type, ...], loader: Callable[[], Any]) -> An
 
     session = db.session()
     store = session.info.setdefault(_KEY, {})
-    if name in store and not _pending(session, models):
+    # A row added after the value was stored drops it at once (_added), so only changed and deleted
+    # rows are looked for here: the session's new rows, hundreds in a mail batch, are not walked each time.
+    if name in store and not _pending(session, models, ("dirty", "deleted")):
         return store[name][1]
     value = loader()
-    store[name] = (models, value)
+    if not _pending(session, models, ("new",)):
+        store[name] = (models, value)
+    else:
+        store.pop(name, None)
     return value
 
 
@@ -61,6 +67,16 @@ def _flushed(session: Session, context) -> None:
         return
     for name, (models, _) in list(store.items()):
         if any(isinstance(obj, models) for obj in changed):
+            del store[name]
+
+
+@event.listens_for(Session, "transient_to_pending")
+def _added(session: Session, instance) -> None:
+    store = session.info.get(_KEY)
+    if not store:
+        return
+    for name, (models, _) in list(store.items()):
+        if isinstance(instance, models):
             del store[name]
 
 

@@ -32,6 +32,10 @@ class BusinessCalendar:
     timezone: str = "UTC"
     closed_dates: frozenset[date] = field(default_factory=frozenset)
 
+    def __post_init__(self):
+        # Due times are computed for every ticket and clock: each date's periods are converted once.
+        object.__setattr__(self, "_days", {})
+
     @classmethod
     def build(cls, hours: str, timezone: str = "UTC", holidays: str = "", closures=(),
               years: range | None = None) -> BusinessCalendar:
@@ -68,14 +72,18 @@ class BusinessCalendar:
         """Yield the open intervals (UTC) from the one containing ``start`` on, in order."""
         first_day = start.astimezone(self.zone).date() - timedelta(days=1)  # periods spanning midnight
         for offset in range(HORIZON_DAYS):
-            day = first_day + timedelta(days=offset)
-            if day in self.closed_dates:
-                continue
-            for period in self.hours.periods:
-                if period.weekday == day.weekday():
-                    opens, closes = self._local(day, period.start), self._local(day, period.end)
-                    if closes > start and closes > opens:
-                        yield opens, closes
+            for opens, closes in self._day(first_day + timedelta(days=offset)):
+                if closes > start and closes > opens:
+                    yield opens, closes
+
+    def _day(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        """Return the opening periods of a local date in UTC, converted once per calendar."""
+        periods = self._days.get(day)
+        if periods is None:
+            periods = self._days[day] = () if day in self.closed_dates else tuple(
+                (self._local(day, period.start), self._local(day, period.end))
+                for period in self.hours.periods if period.weekday == day.weekday())
+        return periods
 
     def is_open(self, instant: datetime) -> bool:
         """Say whether the desk is open at ``instant``."""

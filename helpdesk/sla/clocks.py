@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from helpdesk.effects import on_commit
 from helpdesk.extensions import db
@@ -24,7 +24,7 @@ from helpdesk.models import SlaClock, SlaPolicy, Ticket
 from helpdesk.models.base import utcnow
 from helpdesk.sla import policies
 from helpdesk.sla.calendar import add_business_time, business_minutes_between
-from helpdesk.tickets.events import record
+from helpdesk.tickets.events import entry, record, record_many
 
 PAUSABLE = ("next_response", "resolution")
 
@@ -98,7 +98,7 @@ class Opening:
     """The clocks a new ticket starts, computed before the ticket is written (see ``plan_opening``)."""
 
     policy: SlaPolicy | None
-    #: Not added to the session yet: they need the ticket's id.
+    #: Never added to the session: ``start_opened`` writes their rows once the ticket has an id.
     clocks: list[SlaClock] = field(default_factory=list)
 
 
@@ -127,22 +127,31 @@ def plan_opening(ticket: Ticket, now: datetime) -> Opening:
     return opening
 
 
+#: What a planned clock's row holds besides its ticket (the rest start empty).
+_PLANNED = ("target", "policy_id", "business", "target_minutes", "elapsed_minutes", "segment_started_at",
+            "started_at", "due_at", "warn_at")
+
+
 def start_opened(openings: list[tuple[Ticket, Opening]]) -> None:
     """Write the planned clocks of new tickets that have ids, log their start, and queue their timers.
 
-    The timers of all the tickets are queued after the commit in one call
-    (one Redis round trip, one job per due second).
+    Clocks and log entries are written at once, each kind with one executemany
+    INSERT: nothing reads them back as objects in the transaction (``clocks_of``
+    queries), so the unit of work has nothing to track. The timers of all the
+    tickets are queued after the commit in one call (one Redis round trip,
+    one job per due second).
     """
-    times = []
+    rows, entries, times = [], [], []
     for ticket, opening in openings:
         for clock in opening.clocks:
-            clock.ticket_id = ticket.id
-            db.session.add(clock)
-            record(ticket, "sla.start", None, target=clock.target, policy=opening.policy.name,
-                   due_at=clock.due_at.isoformat(), minutes=clock.target_minutes,
-                   business_hours=opening.policy.business_hours)
+            rows.append({"ticket_id": ticket.id, **{name: getattr(clock, name) for name in _PLANNED}})
+            entries.append(entry(ticket, "sla.start", None, target=clock.target, policy=opening.policy.name,
+                                 due_at=clock.due_at.isoformat(), minutes=clock.target_minutes,
+                                 business_hours=opening.policy.business_hours))
             times.append((clock.due_at, clock.warn_at))
-    if times:
+    if rows:
+        db.session.execute(insert(SlaClock), rows)
+        record_many(entries)
         from helpdesk.sla import timers
 
         on_commit(timers.schedule_many, times)

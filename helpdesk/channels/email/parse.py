@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.header import decode_header, make_header
+from email.headerregistry import HeaderRegistry
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
@@ -72,6 +73,28 @@ class ParsedEmail:
     def header_values(self, name: str) -> list[str]:
         """Return every ``name`` header (any case) as text."""
         return header_values(self.message, name) if self.message is not None else []
+
+
+class _Headers(HeaderRegistry):
+    """``policy.default``'s header registry, parsing each distinct header of one message once.
+
+    The standard registry parses a header again every time it is read, and
+    reading a message asks for its Content-Type about twenty times (the
+    parser, then every ``get_content_type``, ``get_param`` and
+    ``get_filename``); the header objects never change, so one parse each is
+    the same answer for a fraction of the work. One registry per message keeps
+    the memory a message's headers take.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._parsed: dict[tuple[str, str], object] = {}
+
+    def __call__(self, name, value):
+        key = (name, value)
+        if key not in self._parsed:
+            self._parsed[key] = super().__call__(name, value)
+        return self._parsed[key]
 
 
 def _unsurrogate(value: str) -> str:
@@ -360,7 +383,7 @@ def parse_message(raw: bytes) -> ParsedEmail:
     except Exception:
         raw = b""
     failures = []
-    for parse_policy in (policy.default, policy.compat32):
+    for parse_policy in (policy.default.clone(header_factory=_Headers()), policy.compat32):
         try:
             parsed = _parse(raw, parse_policy)
         except Exception as exc:  # any failure falls through to the next, simpler reading
