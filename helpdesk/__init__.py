@@ -41,7 +41,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(ROOT / "translations"))
     babel.init_app(app, locale_selector=i18n.select_locale)
     limiter.init_app(app)
-    from helpdesk.realtime import MessageQueue, WireJSON
+    from helpdesk.messagequeue import MessageQueue, WireJSON
 
     socketio.init_app(
         app,

@@ -7,7 +7,6 @@ or RQ worker reach clients connected to every web process.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -15,10 +14,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import socketio as python_socketio
 from flask import Flask, current_app
 
 from helpdesk.extensions import db, socketio
+from helpdesk.messagequeue import MessageQueue
 
 log = logging.getLogger(__name__)
 
@@ -49,65 +48,6 @@ def conversation_room(conversation_id: int) -> str:
     return f"conversation:{conversation_id}"
 
 
-class WireJSON:
-    """The JSON Socket.IO packets are encoded and parsed with: the standard library's, decoding with one decoder.
-
-    python-engineio's default guards against huge integer literals the same
-    way, but builds a new decoder for every packet parsed, a twentieth of the
-    server's work per chat message.
-    """
-
-    @staticmethod
-    def _bounded_int(digits: str) -> int:
-        if len(digits) > 100:
-            raise ValueError("integer too large")
-        return int(digits)
-
-    _decoder = json.JSONDecoder(parse_int=_bounded_int)
-    dumps = staticmethod(json.dumps)
-
-    @classmethod
-    def loads(cls, text, **kwargs):
-        if kwargs:
-            return json.loads(text, parse_int=cls._bounded_int, **kwargs)
-        return cls._decoder.decode(text.decode() if isinstance(text, bytes | bytearray) else text)
-
-
-class MessageQueue(python_socketio.RedisManager):
-    """Socket.IO's Redis message queue, able to pass many emits as one Redis message.
-
-    Every emit is one PUBLISH, read back (and parsed) by every process, this
-    one included. ``emit_many`` sends a list of emits to this process's
-    clients at once and to the other processes in a single message, which
-    ``_listen`` unpacks into the plain emits the stock listener handles.
-    """
-
-    BATCH = "helpdesk.emits"
-
-    def emit_many(self, emits: list[tuple[str, dict, str, str, str | None]]) -> None:
-        """Emit each (event, data, namespace, room, skip_sid): JSON data, no callbacks."""
-        messages = [{"method": "emit", "event": event, "data": [data], "binary": False, "namespace": namespace,
-                     "room": room, "skip_sid": skip_sid, "callback": None, "host_id": self.host_id}
-                    for event, data, namespace, room, skip_sid in emits]
-        for message in messages:
-            self._handle_emit(message)
-        if messages:
-            self._publish({"method": self.BATCH, "items": messages, "host_id": self.host_id})
-
-    def _listen(self) -> Iterator:
-        for raw in super()._listen():
-            try:
-                message = json.loads(raw)
-            except ValueError:
-                log.warning("ignoring a message-queue message that is not JSON")
-                continue
-            if isinstance(message, dict) and message.get("method") == self.BATCH:
-                if message.get("host_id") != self.host_id:
-                    yield from message.get("items") or ()
-            else:
-                yield message
-
-
 _collector = threading.local()  # greenlet-local under gevent
 
 
@@ -122,10 +62,10 @@ def batched() -> Iterator[None]:
         yield
     finally:
         emits, _collector.emits = _collector.emits, None
-        _send(emits)
+        _emit_now(emits)
 
 
-def _send(emits: list[tuple]) -> None:
+def _emit_now(emits: list[tuple]) -> None:
     manager = getattr(socketio.server, "manager", None)
     try:
         if isinstance(manager, MessageQueue):
@@ -143,7 +83,7 @@ def emit(event: str, data: dict, *, to: str, namespace: str = AGENT_NS, skip_sid
     if pending is not None:
         pending.append((event, data, namespace, to, skip_sid))
         return
-    _send([(event, data, namespace, to, skip_sid)])
+    _emit_now([(event, data, namespace, to, skip_sid)])
 
 
 #: Events the server sends in a chat (CONTRACT §6 and docs/chat-protocol.md).

@@ -8,7 +8,8 @@ import uuid
 
 import pytest
 
-from helpdesk.realtime import MessageQueue, TouchSchedule, WireJSON
+from helpdesk.messagequeue import MessageQueue, WireJSON
+from helpdesk.realtime import TouchSchedule
 
 
 def test_wire_json_reads_packets_as_the_standard_library_does():

@@ -40,7 +40,7 @@ def emitted_through_redis(app):
 
     import redis
 
-    from helpdesk.realtime import MessageQueue
+    from helpdesk.messagequeue import MessageQueue
 
     pubsub = redis.Redis.from_url(app.config["REDIS_URL"]).pubsub(ignore_subscribe_messages=True)
     pubsub.subscribe("flask-socketio")
@@ -50,7 +50,7 @@ def emitted_through_redis(app):
         events = []
         while (message := pubsub.get_message(timeout=0.5)) is not None:
             data = json.loads(message["data"])
-            # Emits made together travel as one message (helpdesk.realtime.MessageQueue).
+            # Emits made together travel as one message (helpdesk.messagequeue.MessageQueue).
             events += data["items"] if data.get("method") == MessageQueue.BATCH else [data]
         return events
 

@@ -26,7 +26,6 @@ from helpdesk.tickets.operations import (
 )
 
 __all__ = [
-    "TAKEN_COLUMNS",
     "Appended",
     "Contact",
     "CustomerLine",
@@ -34,6 +33,7 @@ __all__ = [
     "IncomingFile",
     "InvalidIdentity",
     "Received",
+    "TAKEN_COLUMNS",
     "TicketError",
     "add_note",
     "append_customer_message",
@@ -51,6 +51,6 @@ __all__ = [
     "set_priority",
     "set_status",
     "set_tags",
-    "sql_list",
     "set_team",
+    "sql_list",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app, request
-from flask_socketio import Namespace
+from flask_socketio import Namespace, join_room, leave_room
 
 from helpdesk import realtime
 from helpdesk.channels.chat import lifecycle, payloads, service, writer
@@ -66,14 +66,6 @@ def _greet(sid: str, greetings: list[tuple[str, dict]]) -> None:
         realtime.emit(event, data, to=sid, namespace=realtime.CHAT_NS)
 
 
-def _enter(sid: str, room: str) -> None:
-    socketio.server.enter_room(sid, room, namespace=realtime.CHAT_NS)
-
-
-def _leave(sid: str, room: str) -> None:
-    socketio.server.leave_room(sid, room, namespace=realtime.CHAT_NS)
-
-
 class ChatNamespace(Namespace):
     """Handlers for ``/chat``; every event is acknowledged with a result or an error."""
 
@@ -99,7 +91,7 @@ class ChatNamespace(Namespace):
             conversation = service.latest(Conversation.digest(token))
             if conversation is not None:
                 visitor = Visitor(conversation.visitor_hash, conversation.id, token)
-                _enter(request.sid, realtime.conversation_room(conversation.id))
+                join_room(realtime.conversation_room(conversation.id))
                 greetings = [("state", {"state": conversation.state, "conversation_id": conversation.id,
                                         "ticket_reference": conversation.ticket.reference})]
                 if conversation.state == "active" and conversation.agent:
@@ -136,9 +128,9 @@ class ChatNamespace(Namespace):
         db.session.commit()
         if visitor.conversation_id != conversation.id:
             if visitor.conversation_id:
-                _leave(sid, realtime.conversation_room(visitor.conversation_id))
+                leave_room(realtime.conversation_room(visitor.conversation_id), sid=sid, namespace=realtime.CHAT_NS)
             visitor.conversation_id = conversation.id
-            _enter(sid, realtime.conversation_room(conversation.id))
+            join_room(realtime.conversation_room(conversation.id), sid=sid, namespace=realtime.CHAT_NS)
         return {"conversation_id": conversation.id, "ticket_reference": conversation.ticket.reference,
                 "state": conversation.state, "visitor_token": visitor.token}
 
