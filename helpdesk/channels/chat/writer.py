@@ -77,7 +77,7 @@ class _Writer:
                         break
                 try:
                     if connection is None:
-                        connection = db.engine.connect()
+                        connection = _connect()
                     self._write(batch, connection)
                 except Exception:  # each handler stores its own line instead
                     log.exception("could not store %d chat messages together", len(batch))
@@ -101,6 +101,21 @@ class _Writer:
             raise
         for waiting, ack in zip(batch, acks, strict=True):
             waiting.ack = ack
+
+
+def _connect() -> Connection:
+    """Return the writer's own connection.
+
+    On PostgreSQL a batch is one statement (service.customer_messages), and a
+    statement is atomic by itself, so the connection runs in autocommit: a
+    batch is then one round trip, where BEGIN, the statement and COMMIT were
+    three, each waiting its turn on a busy server. SQLite's batch is several
+    statements and keeps its transaction.
+    """
+    connection = db.engine.connect()
+    if connection.dialect.name == "postgresql":
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+    return connection
 
 
 _writer = _Writer()
