@@ -86,9 +86,20 @@ class _Headers(HeaderRegistry):
     the memory a message's headers take.
     """
 
+    #: The class built for each header kind, shared by every message's registry.
+    _classes: dict[type, type] = {}
+
     def __init__(self):
         super().__init__()
         self._parsed: dict[tuple[str, str], object] = {}
+
+    def __getitem__(self, name):
+        # The standard registry builds a new class with type() for every header it parses, which
+        # costs as much as parsing a short header; the class depends only on the header's kind.
+        kind = self.registry.get(name.lower(), self.default_class)
+        if kind not in self._classes:
+            self._classes[kind] = super().__getitem__(name)
+        return self._classes[kind]
 
     def __call__(self, name, value):
         key = (name, value)
