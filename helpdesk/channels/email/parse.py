@@ -17,6 +17,7 @@ from email.header import decode_header, make_header
 from email.headerregistry import HeaderRegistry
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
+from functools import lru_cache
 
 from helpdesk.channels.email.quotes import split_reply
 from helpdesk.sanitize import html_to_text
@@ -24,6 +25,8 @@ from helpdesk.tickets.inbound import IncomingFile
 
 _ID = re.compile(r"<([^<>\s]+)>")
 _MAX_DEPTH = 30
+#: Header values up to this length are parsed once for every message that has them.
+_SHARED_LENGTH = 200
 _KNOWN_HEADERS = ("From", "To", "Subject", "Date", "Message-ID", "Content-Type", "Received", "MIME-Version")
 #: File names for parts that mail programs send without one and mimetypes does not know.
 _NAMES = {
@@ -83,7 +86,8 @@ class _Headers(HeaderRegistry):
     parser, then every ``get_content_type``, ``get_param`` and
     ``get_filename``); the header objects never change, so one parse each is
     the same answer for a fraction of the work. One registry per message keeps
-    the memory a message's headers take.
+    the memory a message's headers take; short values are also shared between
+    messages (see ``_shared``).
     """
 
     #: The class built for each header kind, shared by every message's registry.
@@ -104,8 +108,21 @@ class _Headers(HeaderRegistry):
     def __call__(self, name, value):
         key = (name, value)
         if key not in self._parsed:
-            self._parsed[key] = super().__call__(name, value)
+            kind = self[name]
+            self._parsed[key] = _shared(kind, name, value) if len(value) <= _SHARED_LENGTH else kind(name, value)
         return self._parsed[key]
+
+
+@lru_cache(maxsize=1024)
+def _shared(kind: type, name: str, value: str):
+    """Return the header object ``kind(name, value)``, made once for every message that has it.
+
+    Most parts of most mails say "text/plain; charset=utf-8" and "base64",
+    and mail comes To the same few addresses: those parse once for the whole
+    process. Header objects are immutable, so one object serves every message;
+    only short values are kept, which bounds the cache's memory.
+    """
+    return kind(name, value)
 
 
 def _unsurrogate(value: str) -> str:
