@@ -24,6 +24,11 @@ from helpdesk.sanitize import html_to_text
 from helpdesk.tickets.inbound import IncomingFile
 
 _ID = re.compile(r"<([^<>\s]+)>")
+_WORDS = r"[A-Za-z0-9'_-]+(?: [A-Za-z0-9'_-]+)*"
+_MAILBOX = r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+#: One mailbox in its plainest form, "Ada Lovelace <ada@example.com>" or "ada@example.com": for
+#: these the standard address parser gives back the name and address as written.
+_PLAIN_MAILBOX = re.compile(rf"(?:({_WORDS}) )?<({_MAILBOX})>|({_MAILBOX})")
 _MAX_DEPTH = 30
 #: Header values up to this length are parsed once for every message that has them.
 _SHARED_LENGTH = 200
@@ -185,6 +190,10 @@ def parse_addresses(value) -> list[tuple[str, str]]:
 def _address_header(message: Message, name: str) -> list[tuple[str, str]]:
     pairs = []
     for raw_key, raw in _raw(message, name):
+        plain = _PLAIN_MAILBOX.fullmatch(raw) if isinstance(raw, str) else None
+        if plain:  # most senders: the standard parser's answer, without its cost (a tenth of a reading)
+            pairs.append((plain[1] or "", (plain[2] or plain[3]).lower()))
+            continue
         try:
             pairs += parse_addresses(message.policy.header_fetch_parse(raw_key, raw))
         except Exception:
