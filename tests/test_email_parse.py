@@ -4,6 +4,7 @@ import base64
 import hashlib
 import random
 from datetime import UTC, datetime, timedelta, timezone
+from email import policy
 
 import pytest
 
@@ -210,6 +211,29 @@ def test_parse_addresses():
     assert parse_addresses("undisclosed-recipients:;") == []
     assert parse_addresses("") == [] and parse_addresses(None) == []
     assert parse_addresses("<<<@@@>>>, \x00") == []
+
+
+def _senders() -> list[str]:
+    """Return From values in and just outside the plain forms parse.py reads without the standard parser."""
+    rng = random.Random(20240602)
+    values = ["Ada <Ada@Example.com>", "a.b+c@x-y.z", "<q@r.s>", "O'Brien Mary-Ann <x@y>", "Ada  <a@b>",
+              "Ada <a@b> ", "Ada. <a@b>", "Ada <a..b@c>", "Ada <.a@b>", "Ada <a@b.>", "Ada<a@b>", "=?x?q?A?= <a@b>",
+              '"Ada" <a@b>', "Ada <a@b>, Bob <c@d>", "a@b (Ada)", "Ada <a@[1.2.3.4]>", "Zoë <z@b>"]
+    for _ in range(300):
+        atom = "".join(rng.choice("aZ9'_+-.=") for _ in range(rng.randint(1, 5)))
+        words = " ".join("".join(rng.choice("aZ9'_-.") for _ in range(rng.randint(1, 4))) for _ in range(2))
+        values += [f"{atom}@{atom}", f"<{atom}@ex-{atom}.com>", f"{words} <{atom}@{atom}.org>"]
+    return values
+
+
+def test_plain_senders_read_as_the_standard_parser_reads_them():
+    for value in _senders():
+        parsed = parse_message(mail(f"From: {value}"))
+        try:
+            expected = parse_addresses(policy.default.header_factory("From", value))
+        except Exception:  # the standard parser trips over a phrase starting with a dot
+            expected = parse_addresses(value)
+        assert (parsed.from_name, parsed.from_address) == (expected[0] if expected else ("", "")), value
 
 
 MALFORMED = ["mail_malformed_1.eml", "mail_malformed_2.eml", "mail_malformed_3.eml", "mail_outlook_1.eml"]
