@@ -229,7 +229,8 @@ class Staged:
     """A batch whose raw messages are committed and being read, waiting to be imported."""
 
     batch: list[Fetched]
-    rows: list[InboundEmail]
+    #: The InboundEmail rows' ids, in batch order (ids, not rows: the batch may be staged in another session).
+    row_ids: list[int]
     #: The rows to import (the others were imported by an earlier pass), and their readings.
     todo: list[int]
     readings: Future
@@ -243,15 +244,16 @@ def stage(mailbox: Mailbox | None, uidvalidity: int | None, batch: list[Fetched]
     todo = [i for i, row in enumerate(rows) if row.status not in ("imported", "duplicate")]
     raws = [batch[i].raw for i in todo]
     readings = (reader or INLINE).submit(raws, frozenset(own_addresses()))
-    return Staged(batch, rows, todo, readings)
+    return Staged(batch, [row.id for row in rows], todo, readings)
 
 
 def finish(mailbox: Mailbox | None, staged: Staged) -> dict[str, int]:
     """Import a staged batch and commit it with the mailbox's new ``last_uid``; return counts by status."""
     now = utcnow()
-    rows, batch = staged.rows, staged.batch
-    # A later batch's commit may have expired these rows: load them back in one SELECT.
-    db.session.scalars(select(InboundEmail).where(InboundEmail.id.in_([inspect(r).identity[0] for r in rows]))).all()
+    batch = staged.batch
+    loaded = {row.id: row
+              for row in db.session.scalars(select(InboundEmail).where(InboundEmail.id.in_(staged.row_ids)))}
+    rows = [loaded[row_id] for row_id in staged.row_ids]
     raws = [batch[i].raw for i in staged.todo]
     readings = staged.readings.result()
     statuses = import_rows([rows[i] for i in staged.todo], raws, readings)
