@@ -80,6 +80,27 @@ def test_fetch_imports_each_message_once_and_moves_it(mailbox):
     assert row.last_success_at is not None and row.waiting == 0 and row.last_error is None
 
 
+def test_a_pass_of_many_batches_imports_each_in_order_and_moves_it(mailbox, monkeypatch):
+    """Batch n+1 is fetched and staged (in a thread of its own on PostgreSQL) while batch n is imported."""
+    monkeypatch.setattr(imap, "BATCH", 3)
+    for n in range(1, 11):
+        mailbox.append(mail(subject=f"Question {n}", message_id=f"<q{n}@example.com>", sender=f"c{n}@example.com"))
+    # A reply in the last batch to a message of the first: threading sees what earlier batches imported.
+    mailbox.append(mail(subject="Re: Question 1", message_id="<r1@example.com>", sender="c1@example.com",
+                        headers="In-Reply-To: <q1@example.com>\r\n", body="Any news?"))
+    assert imap.fetch_once() == {"imported": 11}
+    assert count(Ticket) == 10 and count(Message) == 11
+    reply = db.session.scalar(select(Message).where(Message.external_id == "r1@example.com"))
+    first = db.session.scalar(select(Message).where(Message.external_id == "q1@example.com"))
+    assert reply.ticket_id == first.ticket_id
+    with mailbox.client() as client:
+        assert client.select_folder("INBOX")[b"EXISTS"] == 0
+        assert client.select_folder("Processed")[b"EXISTS"] == 11
+    row = db.session.scalar(select(Mailbox))
+    assert row.waiting == 0 and row.last_uid == max(r.uid for r in db.session.scalars(select(InboundEmail)))
+    assert {r.status for r in db.session.scalars(select(InboundEmail))} == {"imported"}
+
+
 def test_messages_are_peeked_not_marked_seen_before_commit(mailbox, app):
     app.config["IMAP_PROCESSED_FOLDER"] = ""
     mailbox.append(mail())

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from helpdesk.channels.email.imap import _one_ahead, _Stager
+from helpdesk.channels.email.staging import _one_ahead, _Stager
 from helpdesk.extensions import db
 
 

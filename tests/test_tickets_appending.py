@@ -243,3 +243,31 @@ def test_the_chat_service_takes_many_visitors_lines_and_leaves_the_rest(app):
     db.session.commit()
     assert isinstance(stored[0], tickets.Appended) and stored[1:] == [None, None]
     assert db.session.get(Conversation, live.id).last_activity_at >= stored[0].created_at
+
+
+def test_the_chat_writer_stores_a_batch_in_one_statement_on_its_own_connection(app):
+    """On PostgreSQL the writer's connection is in autocommit, which is all-or-nothing only for one statement."""
+    from sqlalchemy import event
+
+    from helpdesk.channels.chat import writer
+
+    conversation_ids = [chat(n).id for n in (30, 31, 32)]
+    db.session.remove()
+    connection = writer._connect()
+    statements = []
+    event.listen(connection, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    try:
+        batch = [writer._Waiting(service.VisitorLine(conversation_id, "w-1", f"Hello from {n}", None))
+                 for n, conversation_id in enumerate(conversation_ids)]
+        writer._Writer._write(batch, connection)
+        if connection.dialect.name == "postgresql":
+            assert connection.connection.dbapi_connection.autocommit
+            assert len(statements) == 1  # the conversations, checks and writes of the whole batch
+        else:
+            assert connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
+    finally:
+        db.session.remove()
+        connection.close()
+    assert all(waiting.ack and waiting.ack["id"] for waiting in batch)
+    stored = db.session.scalars(select(Message).where(Message.client_id == "w-1")).all()
+    assert sorted(m.body_text for m in stored) == ["Hello from 0", "Hello from 1", "Hello from 2"]
