@@ -32,7 +32,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench import stack
+from bench import machine, stack
 from bench.tickets_list import database_url, server_version
 from tests.support.servers import HelpdeskServer, RedisServer
 
@@ -133,6 +133,7 @@ def throughput(redis_url: str, attachments: str, count: int, profile: bool) -> d
         load = stack.load_average()
         log.info("intake: fetching (load %s) ...", load)
         with app.app_context():
+            cpu = machine.CpuAccount().start()
             started = time.perf_counter()
             if profile:
                 import cProfile
@@ -144,13 +145,16 @@ def throughput(redis_url: str, attachments: str, count: int, profile: bool) -> d
             else:
                 counts = imap.fetch_once()
             seconds = time.perf_counter() - started
+            spent = cpu.stop()
         tickets, messages = _ticket_counts(app)
         rate = count / seconds
         log.info("intake: %s in %.1fs: %.0f messages/s; %d tickets, %d messages", counts, seconds, rate,
                  tickets, messages)
+        cpu_ms = {kind: round(s * 1000 / count, 3) for kind, s in spent.items()}
+        log.info("intake: CPU ms per message: %s", cpu_ms)
         return {"case": "throughput", "messages": count, "average_bytes": round(sum(map(len, bag)) / count),
                 "seconds": round(seconds, 2), "messages_per_second": round(rate, 1), "counts": counts,
-                "tickets": tickets, "stored_messages": messages, "load_before": load,
+                "tickets": tickets, "stored_messages": messages, "cpu_ms_per_message": cpu_ms, "load_before": load,
                 "load_after": stack.load_average(), "goal": f">= {THROUGHPUT_GOAL:g} messages/s",
                 "meets_goal": rate >= THROUGHPUT_GOAL and messages == count}
     finally:

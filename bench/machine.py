@@ -6,6 +6,7 @@ import os
 import platform
 import statistics
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -80,3 +81,73 @@ def percentiles(samples: list[float]) -> dict:
         "p99_ms": round(cuts[98], 2),
         "max_ms": round(max(samples), 2),
     }
+
+
+def _process_cpu() -> dict[int, tuple[str, float]]:
+    """Return each live process's command name and CPU seconds (user + system) so far, by pid."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        stat = _read(f"/proc/{entry.name}/stat")
+        if ")" not in stat:
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        out[int(entry.name)] = (name, (int(fields[11]) + int(fields[12])) / ticks)
+    return out
+
+
+class CpuAccount:
+    """CPU seconds each kind of process spent between ``start()`` and ``stop()``, from /proc.
+
+    This process is counted as ``this process`` (all threads) and thread by
+    thread (``thread <name>``, read every half second while it runs, so a
+    thread that ends in between keeps what it had used by its last reading);
+    the other processes by command name (``postgres``, ``imap``...). A process
+    that exits in between is missed.
+    """
+
+    def start(self) -> CpuAccount:
+        self._before = _process_cpu()
+        self._threads: dict[int, tuple[str, float]] = {}
+        self._first = self._thread_cpu()
+        self._done = threading.Event()
+        self._watch = threading.Thread(target=self._follow, name="cpu-account", daemon=True)
+        self._watch.start()
+        return self
+
+    def _thread_cpu(self) -> dict[int, float]:
+        ticks = os.sysconf("SC_CLK_TCK")
+        names = {t.native_id: t.name for t in threading.enumerate()}
+        now = {}
+        for task in Path("/proc/self/task").iterdir():
+            stat = _read(f"{task}/stat")
+            if ")" in stat:
+                fields = stat[stat.rindex(")") + 2 :].split()
+                now[int(task.name)] = (int(fields[11]) + int(fields[12])) / ticks
+        for tid, seconds in now.items():
+            self._threads[tid] = (names.get(tid, self._threads.get(tid, (str(tid), 0))[0]), seconds)
+        return now
+
+    def _follow(self) -> None:
+        while not self._done.wait(0.5):
+            self._thread_cpu()
+
+    def stop(self) -> dict[str, float]:
+        """Return CPU seconds by kind, largest first."""
+        self._done.set()
+        self._watch.join()
+        self._thread_cpu()
+        after, me = _process_cpu(), os.getpid()
+        spent: dict[str, float] = {}
+        for tid, (name, seconds) in self._threads.items():
+            kind = f"thread {name}"
+            spent[kind] = spent.get(kind, 0.0) + seconds - self._first.get(tid, 0.0)
+        for pid, (name, seconds) in after.items():
+            used = seconds - self._before.get(pid, (name, 0.0))[1]
+            if used > 0:
+                kind = "this process" if pid == me else name
+                spent[kind] = spent.get(kind, 0.0) + used
+        return {kind: round(s, 2) for kind, s in sorted(spent.items(), key=lambda kv: -kv[1]) if s >= 0.01}

@@ -23,7 +23,7 @@ from helpdesk.extensions import db
 from helpdesk.models import SlaClock, SlaPolicy, Ticket
 from helpdesk.models.base import utcnow
 from helpdesk.sla import policies
-from helpdesk.sla.calendar import add_business_time, business_minutes_between
+from helpdesk.sla.calendar import BusinessCalendar, add_business_time, business_minutes_between
 from helpdesk.tickets.events import entry, record, record_many
 
 PAUSABLE = ("next_response", "resolution")
@@ -38,6 +38,15 @@ def clocks_of(ticket: Ticket) -> dict[str, SlaClock]:
     return {c.target: c for c in db.session.scalars(select(SlaClock).where(SlaClock.ticket_id == ticket.id))}
 
 
+def clocks_of_many(tickets: list[Ticket]) -> dict[int, dict[str, SlaClock]]:
+    """Return the clocks of each ticket (by id), by target, in one query."""
+    found: dict[int, dict[str, SlaClock]] = {ticket.id: {} for ticket in tickets}
+    if found:
+        for clock in db.session.scalars(select(SlaClock).where(SlaClock.ticket_id.in_(found))):
+            found[clock.ticket_id][clock.target] = clock
+    return found
+
+
 def used_minutes(clock: SlaClock, now: datetime) -> float:
     """Return the minutes of its target the clock has used by ``now``."""
     used = clock.elapsed_minutes
@@ -46,9 +55,9 @@ def used_minutes(clock: SlaClock, now: datetime) -> float:
     return used
 
 
-def _due_times(clock: SlaClock, policy: SlaPolicy | None) -> None:
-    """Compute the running clock's due and warning times."""
-    calendar = policies.calendar_for(clock.business)
+def _due_times(clock: SlaClock, policy: SlaPolicy | None, calendar: BusinessCalendar | None = None) -> None:
+    """Compute the running clock's due and warning times (``calendar``: the clock's, when the caller has it)."""
+    calendar = calendar or policies.calendar_for(clock.business)
     start = clock.segment_started_at
     clock.due_at = add_business_time(calendar, start, max(0.0, clock.target_minutes - clock.elapsed_minutes))
     warn_share = (policy.warn_percent if policy else 75) / 100
@@ -112,13 +121,14 @@ def plan_opening(ticket: Ticket, now: datetime) -> Opening:
     policy = policies.match(ticket)
     ticket.sla_policy_id = policy.id if policy else None
     opening = Opening(policy)
+    calendar = policies.calendar_for(policy.business_hours) if policy is not None else None
     for target in OPENING_TARGETS if policy is not None else ():
         minutes = policy.minutes_for(target)
         if minutes is None:
             continue
         clock = SlaClock(target=target, policy_id=policy.id, business=policy.business_hours, target_minutes=minutes,
                          elapsed_minutes=0.0, segment_started_at=now, started_at=now)
-        _due_times(clock, policy)
+        _due_times(clock, policy, calendar)
         opening.clocks.append(clock)
     due = {clock.target: clock.due_at for clock in opening.clocks}
     for target in ("first_response", "next_response", "resolution"):
@@ -183,10 +193,14 @@ def on_agent_reply(ticket: Ticket, now: datetime | None = None) -> None:
     sync_ticket(ticket)
 
 
-def on_customer_message(ticket: Ticket, now: datetime | None = None) -> None:
-    """Start next response from this message when the customer's last one was answered."""
+def on_customer_message(ticket: Ticket, now: datetime | None = None,
+                        clocks: dict[str, SlaClock] | None = None) -> None:
+    """Start next response from this message when the customer's last one was answered.
+
+    ``clocks``: the ticket's clocks by target, when the caller loaded them already.
+    """
     now = now or utcnow()
-    clocks = clocks_of(ticket)
+    clocks = clocks_of(ticket) if clocks is None else clocks
     first = clocks.get("first_response")
     if first is not None and first.fulfilled_at is None:
         return  # still waiting for the first reply: that clock covers this message

@@ -62,8 +62,9 @@ class _Batch:
         # clock keeps every ticket's log in order and lets one flush write the lot.
         for inbound, ticket, customer, message in self.replies:
             record_message(inbound, ticket, customer, message)
+        loaded = clocks.clocks_of_many([ticket for _, ticket, _, _ in self.replies])
         for inbound, ticket, _, message in self.replies:
-            message_added(inbound, ticket, message)
+            message_added(inbound, ticket, message, loaded[ticket.id])
         search.index_new(tickets=[ticket for ticket, _ in self.openings], messages=self.messages)
         self.openings, self.replies, self.messages, self.touched = [], [], [], set()
 

@@ -41,6 +41,8 @@ class Inbound:
     body_text: str
     subject: str = ""
     body_html: str | None = None
+    #: ``body_html`` already went through ``sanitize.clean_html`` (the email reader does it).
+    body_html_sanitized: bool = False
     priority: str = "normal"
     #: The channel's own id for the message (email Message-ID); makes receive idempotent.
     external_id: str | None = None
@@ -198,7 +200,8 @@ def add_message(inbound: Inbound, ticket: Ticket, customer, meta: dict) -> Messa
         author_customer=customer if inbound.author_type == "customer" else None,
         channel=inbound.channel,
         body_text=inbound.body_text or "",
-        body_html=clean_html(inbound.body_html) if inbound.body_html else None,
+        body_html=(inbound.body_html if inbound.body_html_sanitized else clean_html(inbound.body_html))
+        if inbound.body_html else None,
         external_id=inbound.external_id,
         client_id=inbound.client_id,
         created_at=now,
@@ -218,10 +221,13 @@ def record_message(inbound: Inbound, ticket: Ticket, customer, message: Message)
     record(ticket, "customer_message", customer, message_id=message.id, channel=inbound.channel)
 
 
-def message_added(inbound: Inbound, ticket: Ticket, message: Message) -> None:
-    """Run the clocks of an existing ticket a logged message was added to, and tell the consoles."""
+def message_added(inbound: Inbound, ticket: Ticket, message: Message, ticket_clocks: dict | None = None) -> None:
+    """Run the clocks of an existing ticket a logged message was added to, and tell the consoles.
+
+    ``ticket_clocks``: the ticket's clocks by target, when the caller loaded them already.
+    """
     if not inbound.machine:
-        clocks.on_customer_message(ticket, inbound.received_at or message.created_at)
+        clocks.on_customer_message(ticket, inbound.received_at or message.created_at, ticket_clocks)
     on_commit(realtime.ticket_changed, ticket.id, "message")
 
 

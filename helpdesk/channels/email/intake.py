@@ -86,6 +86,7 @@ def to_inbound(parsed: ParsedEmail, sha256: str, classification: Classification 
         subject=parsed.subject,
         body_text=parsed.visible_reply or parsed.text,
         body_html=parsed.html,
+        body_html_sanitized=parsed.html_sanitized,
         external_id=parsed.message_id,
         in_reply_to=parsed.in_reply_to,
         references=parsed.references,

@@ -61,8 +61,10 @@ class ParsedEmail:
     references: list[str] = field(default_factory=list)
     #: The whole plain-text body (derived from the HTML when there is no text part).
     text: str = ""
-    #: The HTML body as received: unsanitised.
+    #: The HTML body as received: unsanitised, until ``html_sanitized`` says otherwise.
     html: str | None = None
+    #: ``html`` went through ``sanitize.clean_html`` (``reading.read`` does it, in the reading process).
+    html_sanitized: bool = False
     #: What the customer wrote in this mail, without quoted history and signature.
     visible_reply: str = ""
     #: The folded-away rest: quoted history, signature.

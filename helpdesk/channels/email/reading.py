@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from helpdesk.channels.email.classify import Classification, classify
 from helpdesk.channels.email.parse import ParsedEmail, parse_message
+from helpdesk.sanitize import clean_html
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,9 @@ def read(raw: bytes, own_addresses: frozenset[str]) -> Reading:
         return Reading(None, error=f"{type(exc).__name__}: {exc}"[:2000])
     # Nothing after classification reads the MIME tree, and it is the costly part to send between processes.
     parsed.message = None
+    # Sanitize here, in the reading process, rather than in the importer, which is the busier one.
+    if parsed.html:
+        parsed.html, parsed.html_sanitized = clean_html(parsed.html), True
     return Reading(parsed, classification)
 
 
