@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import inspect, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from helpdesk import storage, tickets
@@ -194,35 +194,36 @@ def import_rows(rows: list[InboundEmail], raws: list[bytes], readings: list[Read
     return [import_one(row, raw, reading) for row, raw, reading in zip(rows, raws, readings, strict=True)]
 
 
-def store_raw(mailbox: Mailbox | None, uidvalidity: int | None, batch: list[Fetched]) -> list[InboundEmail]:
-    """Write each raw message to disk and record it, committing before any parsing."""
-    existing = {}
-    if mailbox is not None:
-        uids = [f.uid for f in batch if f.uid is not None]
-        existing = {
-            r.uid: r
-            for r in db.session.scalars(
-                select(InboundEmail).where(
-                    InboundEmail.mailbox_id == mailbox.id,
-                    InboundEmail.uidvalidity == uidvalidity,
-                    InboundEmail.uid.in_(uids),
-                )
-            )
-        }
-    rows = []
-    for item in batch:
-        row = existing.get(item.uid)
-        if row is None:
-            sha256 = storage.store(item.raw, limit=None)
-            row = InboundEmail(mailbox=mailbox, uidvalidity=uidvalidity, uid=item.uid, sha256=sha256,
-                               size=len(item.raw), status="stored")
-            db.session.add(row)
-        rows.append(row)
+def _store_raw(mailbox: Mailbox | None, uidvalidity: int | None, batch: list[Fetched]) -> list[tuple[int, str]]:
+    """Write each raw message to disk and record it, committed; return each one's row id and status.
+
+    A message fetched before (same mailbox, UIDVALIDITY and UID) keeps its row.
+    Rows are written with one INSERT and no ORM objects: the stager does this
+    for every batch, beside the importer, and both share one interpreter.
+    """
+    existing: dict[int, tuple[int, str]] = {}
+    uids = [f.uid for f in batch if f.uid is not None]
+    if mailbox is not None and uids:
+        found = select(InboundEmail.uid, InboundEmail.id, InboundEmail.status).where(
+            InboundEmail.mailbox_id == mailbox.id, InboundEmail.uidvalidity == uidvalidity, InboundEmail.uid.in_(uids))
+        existing = {uid: (row_id, status) for uid, row_id, status in db.session.execute(found)}
+    new = [i for i, item in enumerate(batch) if item.uid not in existing]
+    values = [{"mailbox_id": mailbox.id if mailbox is not None else None, "uidvalidity": uidvalidity,
+               "uid": batch[i].uid, "sha256": storage.store(batch[i].raw, limit=None), "size": len(batch[i].raw),
+               "status": "stored", "received_at": utcnow()} for i in new]
+    ids = list(db.session.scalars(insert(InboundEmail).returning(InboundEmail.id, sort_by_parameter_order=True),
+                                  values)) if values else []
     db.session.commit()
-    # The commit expired the rows: load them back in one SELECT rather than one each on first use.
-    ids = [inspect(row).identity[0] for row in rows]
-    db.session.scalars(select(InboundEmail).where(InboundEmail.id.in_(ids))).all()
-    return rows
+    made = dict(zip(new, ids, strict=True))
+    return [(made[i], "stored") if i in made else existing[item.uid] for i, item in enumerate(batch)]
+
+
+def store_raw(mailbox: Mailbox | None, uidvalidity: int | None, batch: list[Fetched]) -> list[InboundEmail]:
+    """Write each raw message to disk and record it, committing before any parsing; return the rows, in order."""
+    stored = _store_raw(mailbox, uidvalidity, batch)
+    ids = [row_id for row_id, _ in stored]
+    loaded = {row.id: row for row in db.session.scalars(select(InboundEmail).where(InboundEmail.id.in_(ids)))}
+    return [loaded[row_id] for row_id in ids]
 
 
 @dataclass
@@ -240,12 +241,12 @@ class Staged:
 def stage(mailbox: Mailbox | None, uidvalidity: int | None, batch: list[Fetched], reader: Reader | None = None
           ) -> Staged:
     """Store a batch's raw messages (committed) and start reading the ones still to import."""
-    rows = store_raw(mailbox, uidvalidity, batch)
+    stored = _store_raw(mailbox, uidvalidity, batch)
     # A row already imported was committed by an earlier pass: this fetch is a repeat.
-    todo = [i for i, row in enumerate(rows) if row.status not in ("imported", "duplicate")]
+    todo = [i for i, (_, status) in enumerate(stored) if status not in ("imported", "duplicate")]
     raws = [batch[i].raw for i in todo]
     readings = (reader or INLINE).submit(raws, frozenset(own_addresses()))
-    return Staged(batch, [row.id for row in rows], todo, readings)
+    return Staged(batch, [row_id for row_id, _ in stored], todo, readings)
 
 
 def finish(mailbox: Mailbox | None, staged: Staged) -> dict[str, int]:
