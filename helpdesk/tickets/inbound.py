@@ -67,14 +67,37 @@ class Inbound:
     thread: bool = True
 
 
-@dataclass
 class Received:
-    """What receive did."""
+    """What receive did: the ticket and message, whether a ticket was opened, whether it was a repeat.
 
-    ticket: Ticket
-    message: Message
-    created: bool  #: a new ticket was opened
-    duplicate: bool = False  #: the message had been received before; nothing changed
+    ``receive_many`` writes new tickets and messages without ORM objects and
+    hands over its drafts of them (anything with an ``id``); ``ticket`` and
+    ``message`` load the objects the first time they are asked for.
+    """
+
+    def __init__(self, ticket, message, created: bool, duplicate: bool = False):
+        self._ticket, self._message = ticket, message
+        self.created = created  #: a new ticket was opened
+        self.duplicate = duplicate  #: the message had been received before; nothing changed
+
+    @property
+    def ticket(self) -> Ticket:
+        """The ticket the message went to."""
+        if not isinstance(self._ticket, Ticket):
+            self._ticket = db.session.get(Ticket, self._ticket.id)
+        return self._ticket
+
+    @property
+    def message(self) -> Message:
+        """The stored message."""
+        if not isinstance(self._message, Message):
+            self._message = db.session.get(Message, self._message.id)
+        return self._message
+
+    @property
+    def message_id(self) -> int:
+        """The stored message's id, without loading it."""
+        return self._message.id
 
 
 def _existing(inbound: Inbound) -> Message | None:
@@ -87,6 +110,11 @@ def _existing(inbound: Inbound) -> Message | None:
     return None
 
 
+def ticket_subject(subject: str | None) -> str:
+    """Return a new ticket's subject as stored: trimmed, at most 300 characters, never empty."""
+    return (subject or "").strip()[:300] or "(no subject)"
+
+
 def new_ticket(customer: Customer, channel: str, subject: str, priority: str = "normal", actor=None,
                at: datetime | None = None) -> tuple[Ticket, clocks.Opening]:
     """Build a new ticket, routed, with its SLA due times, and log it; write nothing yet.
@@ -97,7 +125,7 @@ def new_ticket(customer: Customer, channel: str, subject: str, priority: str = "
     """
     now = at or utcnow()
     ticket = Ticket(
-        subject=(subject or "").strip()[:300] or "(no subject)",
+        subject=ticket_subject(subject),
         channel=channel,
         customer=customer,
         priority=priority,
@@ -131,21 +159,33 @@ def attach(message: Message, files: list[IncomingFile], skip_too_large: bool = F
     the message (inbound mail must not be lost for one huge attachment);
     otherwise AttachmentTooLarge reaches the caller.
     """
+    rows, skipped = stored_files(files, skip_too_large)
+    if skipped:
+        message.meta = {**(message.meta or {}), "skipped_attachments": [
+            *(message.meta or {}).get("skipped_attachments", []), *skipped]}
+    message.attachments.extend(Attachment(**row) for row in rows)
+
+
+def stored_files(files: list[IncomingFile], skip_too_large: bool = False) -> tuple[list[dict], list[str]]:
+    """Store ``files`` on disk; return their Attachment column values and a note for each file left out.
+
+    With ``skip_too_large`` a file over the size limit is left out (and noted);
+    otherwise AttachmentTooLarge reaches the caller.
+    """
+    rows, skipped = [], []
     for item in files:
         if skip_too_large and len(item.data) > current_app.config["MAX_ATTACHMENT_BYTES"]:
-            message.meta = {**(message.meta or {}), "skipped_attachments": [
-                *(message.meta or {}).get("skipped_attachments", []), f"{item.filename} ({len(item.data)} bytes)"]}
+            skipped.append(f"{item.filename} ({len(item.data)} bytes)")
             continue
-        message.attachments.append(
-            Attachment(
-                filename=(item.filename or "attachment")[:255],
-                content_type=(item.content_type or "application/octet-stream")[:127],
-                size=len(item.data),
-                sha256=store(item.data),
-                content_id=item.content_id,
-                inline=item.inline,
-            )
-        )
+        rows.append({
+            "filename": (item.filename or "attachment")[:255],
+            "content_type": (item.content_type or "application/octet-stream")[:127],
+            "size": len(item.data),
+            "sha256": store(item.data),
+            "content_id": item.content_id,
+            "inline": item.inline,
+        })
+    return rows, skipped
 
 
 def acknowledgement_status(ticket: Ticket, inbound: Inbound) -> str | None:
@@ -191,29 +231,40 @@ def thread_or_open(inbound: Inbound, customer, actor=None, lookup: threading.Loo
 
 def add_message(inbound: Inbound, ticket: Ticket, customer, meta: dict) -> Message:
     """Build the customer's message on ``ticket`` (with its files) and note the ticket waits for an answer."""
-    now = inbound.received_at or utcnow()
-    if inbound.participants:
-        meta["participants"] = sorted(set(inbound.participants))[:50]
-    message = Message(
-        ticket=ticket,
-        author_type=inbound.author_type,
-        author_customer=customer if inbound.author_type == "customer" else None,
-        channel=inbound.channel,
-        body_text=inbound.body_text or "",
-        body_html=(inbound.body_html if inbound.body_html_sanitized else clean_html(inbound.body_html))
-        if inbound.body_html else None,
-        external_id=inbound.external_id,
-        client_id=inbound.client_id,
-        created_at=now,
-        meta=meta,
-    )
+    message = Message(ticket=ticket, author_customer=customer if inbound.author_type == "customer" else None,
+                      **message_fields(inbound, meta))
     db.session.add(message)
     attach(message, inbound.attachments, skip_too_large=True)
+    customer_wrote(ticket, inbound, message.created_at)
+    return message
+
+
+def message_fields(inbound: Inbound, meta: dict) -> dict:
+    """Return the column values of the customer's message but its ticket, author and files.
+
+    The addresses on To and Cc are noted in ``meta``.
+    """
+    if inbound.participants:
+        meta["participants"] = sorted(set(inbound.participants))[:50]
+    html = inbound.body_html
+    return {
+        "author_type": inbound.author_type,
+        "channel": inbound.channel,
+        "body_text": inbound.body_text or "",
+        "body_html": (html if inbound.body_html_sanitized else clean_html(html)) if html else None,
+        "external_id": inbound.external_id,
+        "client_id": inbound.client_id,
+        "created_at": inbound.received_at or utcnow(),
+        "meta": meta,
+    }
+
+
+def customer_wrote(ticket, inbound: Inbound, at: datetime) -> None:
+    """Note on ``ticket`` (a Ticket or a batch's draft) that the customer wrote ``at``: it waits for an answer."""
     if ticket.last_customer_message_at is None and not inbound.machine:
         # the oldest unanswered message starts the next-response clock
-        ticket.last_customer_message_at = now
+        ticket.last_customer_message_at = at
     ticket.updated_at = utcnow()
-    return message
 
 
 def record_message(inbound: Inbound, ticket: Ticket, customer, message: Message) -> None:

@@ -64,6 +64,18 @@ def read_many(raws: list[bytes], own_addresses: frozenset[str]) -> list[Reading]
     return [read(raw, own_addresses) for raw in raws]
 
 
+#: How much lower a reading process's CPU priority is than the importer's (``nice``).
+READER_NICENESS = 10
+
+
+def _yield_to_importer() -> None:
+    """Lower this reading process's CPU priority: it reads a batch ahead, the importer must not wait for a core."""
+    try:
+        os.nice(READER_NICENESS)
+    except OSError:  # not allowed here: read at the same priority
+        log.warning("could not lower a mail reading process's priority")
+
+
 class Reader:
     """Read batches of raw mail, in worker processes once a batch is large enough.
 
@@ -96,7 +108,8 @@ class Reader:
             # workers import only the reading code, once.
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload([__name__])
-            self._pool = ProcessPoolExecutor(max_workers=self.processes, mp_context=context)
+            self._pool = ProcessPoolExecutor(max_workers=self.processes, mp_context=context,
+                                             initializer=_yield_to_importer)
         return self._pool
 
     def close(self) -> None:
