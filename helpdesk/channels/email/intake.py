@@ -137,7 +137,7 @@ def _receive_in_savepoint(row: InboundEmail, inbound: tickets.Inbound) -> None:
 
 
 def _note(row: InboundEmail, received: tickets.Received) -> None:
-    row.message_id = received.message.id
+    row.message_id = received.message_id
     row.status = "duplicate" if received.duplicate else "imported"
 
 
