@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import phonenumbers
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from helpdesk import search
 from helpdesk.extensions import db
@@ -83,11 +84,21 @@ def find_or_create_customer(contact: Contact) -> tuple[Customer, bool]:
     return find_or_create_customers([contact])[0]
 
 
+@dataclass
+class _NewCustomer:
+    """A customer this call creates, before its row is written."""
+
+    name: str
+    pairs: list[tuple[str, str]]
+
+
 def find_or_create_customers(contacts: list[Contact]) -> list[tuple[Customer, bool]]:
-    """Return (customer, is new) for each contact, as ``find_or_create_customer`` does, in one SELECT and one flush.
+    """Return (customer, is new) for each contact, as ``find_or_create_customer`` does, in a few statements.
 
     Contacts are resolved in order, so two contacts with the same address
-    make one customer.
+    make one customer. One SELECT finds the known identities; new customers
+    and their identities are written with one INSERT each (a mail batch
+    brings dozens); identities new to a known customer are flushed.
     """
     pairs = [_normalized(contact) for contact in contacts]
     if not all(pairs):
@@ -98,29 +109,57 @@ def find_or_create_customers(contacts: list[Contact]) -> list[tuple[Customer, bo
         by_kind.setdefault(kind, []).append(value)
     matches = [db.and_(CustomerIdentity.kind == k, CustomerIdentity.value.in_(v)) for k, v in by_kind.items()]
     found = select(CustomerIdentity).where(db.or_(*matches)).options(joinedload(CustomerIdentity.customer))
-    known = {(i.kind, i.value): i for i in db.session.scalars(found)}
-    results, changed = [], {}
+    #: Who each identity belongs to: a known customer, or one this call creates.
+    owner: dict[tuple[str, str], Customer | _NewCustomer] = {
+        (i.kind, i.value): i.customer for i in db.session.scalars(found)}
+    chosen: list[Customer | _NewCustomer] = []
+    fresh: list[_NewCustomer] = []
+    grown: dict[int, Customer] = {}  #: known customers given identities they lacked
     for contact, contact_pairs in zip(contacts, pairs, strict=True):
-        found = [known[pair] for pair in contact_pairs if pair in known]
-        customer = found[0].customer if found else None
-        created = customer is None
-        if created:
-            customer = Customer(name=(contact.name or "").strip()[:200])
-            db.session.add(customer)
-        elif contact.name and not customer.name:
-            customer.name = contact.name.strip()[:200]
-        added = [(k, v) for k, v in contact_pairs if (k, v) not in known]
-        for kind, value in added:
-            identity = CustomerIdentity(kind=kind, value=value)
-            customer.identities.append(identity)
-            known[(kind, value)] = identity
-        if created or added:
-            changed[id(customer)] = (customer, created or changed.get(id(customer), (None, False))[1])
-        results.append((customer, created))
-    if changed:
+        customer = next((owner[pair] for pair in contact_pairs if pair in owner), None)
+        name = (contact.name or "").strip()[:200]
+        if customer is None:
+            customer = _NewCustomer(name, [])
+            fresh.append(customer)
+        elif name and not customer.name:
+            customer.name = name
+        for pair in contact_pairs:
+            if pair in owner:
+                continue
+            owner[pair] = customer
+            if isinstance(customer, _NewCustomer):
+                customer.pairs.append(pair)
+            else:
+                customer.identities.append(CustomerIdentity(kind=pair[0], value=pair[1]))
+                grown[id(customer)] = customer
+        chosen.append(customer)
+    made = _insert_customers(fresh)
+    if grown:
         db.session.flush()
-        search.index_new(customers=[customer for customer, new in changed.values() if new])
-        for customer, new in changed.values():
-            if not new:
-                search.index_customer(customer)
-    return results
+    if made:
+        search.index_new(customers=list(made.values()))
+    for customer in grown.values():
+        search.index_customer(customer)
+    first = {id(new): n for n, new in reversed(list(enumerate(chosen))) if isinstance(new, _NewCustomer)}
+    return [(made[id(c)], first[id(c)] == n) if isinstance(c, _NewCustomer) else (c, False)
+            for n, c in enumerate(chosen)]
+
+
+def _insert_customers(fresh: list[_NewCustomer]) -> dict[int, Customer]:
+    """Write new customers and their identities, one INSERT each; return the loaded Customers by draft."""
+    if not fresh:
+        return {}
+    insert_customers = insert(Customer).returning(Customer, sort_by_parameter_order=True)
+    customers = db.session.scalars(insert_customers, [{"name": new.name} for new in fresh]).all()
+    insert_identities = insert(CustomerIdentity).returning(CustomerIdentity, sort_by_parameter_order=True)
+    identities = db.session.scalars(insert_identities, [
+        {"customer_id": customer.id, "kind": kind, "value": value}
+        for customer, new in zip(customers, fresh, strict=True) for kind, value in new.pairs]).all()
+    owned: dict[int, list[CustomerIdentity]] = {customer.id: [] for customer in customers}
+    for identity in identities:
+        owned[identity.customer_id].append(identity)
+    for customer in customers:
+        # The rows are all here: tell the ORM, so reading them asks nothing more.
+        set_committed_value(customer, "identities", owned[customer.id])
+        set_committed_value(customer, "account_owner", None)
+    return {id(new): customer for new, customer in zip(fresh, customers, strict=True)}
