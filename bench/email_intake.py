@@ -34,6 +34,7 @@ from sqlalchemy import func, select
 
 from bench import machine, stack
 from bench.tickets_list import database_url, server_version
+from helpdesk.runtime import tune_gc
 from tests.support.servers import HelpdeskServer, RedisServer
 
 log = logging.getLogger("bench")
@@ -133,6 +134,7 @@ def throughput(redis_url: str, attachments: str, count: int, profile: bool) -> d
         load = stack.load_average()
         log.info("intake: fetching (load %s) ...", load)
         with app.app_context():
+            tune_gc()  # as ``mail fetch`` and ``mail watch`` do
             cpu = machine.CpuAccount().start()
             started = time.perf_counter()
             if profile:

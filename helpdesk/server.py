@@ -9,9 +9,10 @@ from gevent import monkey
 monkey.patch_all()
 
 import argparse  # noqa: E402
-import gc  # noqa: E402
 import resource  # noqa: E402
 import sys  # noqa: E402
+
+from helpdesk.runtime import tune_gc  # noqa: E402
 
 
 def raise_fd_limit() -> int:
@@ -20,28 +21,6 @@ def raise_fd_limit() -> int:
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-#: The collector's thresholds in the server (CPython's default is 700, 10, 10): see tune_gc.
-GC_THRESHOLDS = (20_000, 20, 20)
-
-
-def tune_gc() -> None:
-    """Keep the cyclic garbage collector from stopping every socket for a tenth of a second every few seconds.
-
-    With a thousand sockets open and the default thresholds, a full collection
-    ran about every two seconds under chat load and paused the whole process
-    for 90 to 175 ms each time: that was the chat round trip's p99 (measured,
-    docs/benchmarks.md). What the app built at start-up (modules, mappers,
-    compiled statements) lives as long as the process, so it is frozen out of
-    the collector's sight; and a first generation of 20,000 objects instead of
-    700 lets an event's short-lived objects die young instead of being
-    promoted, and the promotions are what made full collections come due.
-    Cyclic garbage still goes, within 20,000 allocations.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def main(argv: list[str] | None = None) -> int:

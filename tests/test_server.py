@@ -1,4 +1,4 @@
-"""The production server's process settings (``python -m helpdesk.server``)."""
+"""Long-running processes' settings (``python -m helpdesk.server``, ``mail watch``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tests.support.servers import ROOT
 
 def test_the_server_freezes_its_start_up_objects_and_collects_young_objects_less_often():
     """Full collections paused every socket 90-175 ms every few seconds (docs/benchmarks.md, chat, fifth round)."""
-    probe = ("import gc, json; from helpdesk.server import tune_gc; before = gc.get_freeze_count(); tune_gc(); "
+    probe = ("import gc, json; from helpdesk.runtime import tune_gc; before = gc.get_freeze_count(); tune_gc(); "
              "print(json.dumps([before, gc.get_freeze_count(), gc.get_threshold()]))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
                          check=True)

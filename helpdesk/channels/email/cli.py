@@ -23,8 +23,10 @@ def _require_imap() -> None:
 def fetch() -> None:
     """Import every new message in one pass, then exit."""
     from helpdesk.channels.email.imap import NETWORK_ERRORS, fetch_once
+    from helpdesk.runtime import tune_gc
 
     _require_imap()
+    tune_gc()
     try:
         counts = fetch_once()
     except NETWORK_ERRORS as exc:
@@ -40,8 +42,10 @@ def fetch() -> None:
 def watch() -> None:
     """Import mail as it arrives (IMAP IDLE) until stopped."""
     from helpdesk.channels.email.imap import watch as run
+    from helpdesk.runtime import tune_gc
 
     _require_imap()
+    tune_gc()
     stopping = []
 
     def stop(signum, frame):
