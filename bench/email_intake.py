@@ -131,8 +131,8 @@ def throughput(redis_url: str, attachments: str, count: int, profile: bool) -> d
         dovecot.deliver(bag)
         env = stack.environment("bench_intake", redis_url, attachments, **stack.imap_environment(dovecot))
         app = stack.make_app(env)
-        load = stack.load_average()
-        log.info("intake: fetching (load %s) ...", load)
+        load, speed = stack.load_average(), machine.calibrate()
+        log.info("intake: fetching (load %s, calibration loop %.0f ms) ...", load, speed)
         with app.app_context():
             tune_gc()  # as ``mail fetch`` and ``mail watch`` do
             cpu = machine.CpuAccount().start()
@@ -153,10 +153,12 @@ def throughput(redis_url: str, attachments: str, count: int, profile: bool) -> d
         log.info("intake: %s in %.1fs: %.0f messages/s; %d tickets, %d messages", counts, seconds, rate,
                  tickets, messages)
         cpu_ms = {kind: round(s * 1000 / count, 3) for kind, s in spent.items()}
-        log.info("intake: CPU ms per message: %s", cpu_ms)
+        speed_after = machine.calibrate()
+        log.info("intake: CPU ms per message: %s; calibration loop %.0f ms after", cpu_ms, speed_after)
         return {"case": "throughput", "messages": count, "average_bytes": round(sum(map(len, bag)) / count),
                 "seconds": round(seconds, 2), "messages_per_second": round(rate, 1), "counts": counts,
-                "tickets": tickets, "stored_messages": messages, "cpu_ms_per_message": cpu_ms, "load_before": load,
+                "tickets": tickets, "stored_messages": messages, "cpu_ms_per_message": cpu_ms,
+                "calibration_ms": [speed, speed_after], "load_before": load,
                 "load_after": stack.load_average(), "goal": f">= {THROUGHPUT_GOAL:g} messages/s",
                 "meets_goal": rate >= THROUGHPUT_GOAL and messages == count}
     finally:
