@@ -209,3 +209,24 @@ def test_reading_in_processes_gives_what_reading_inline_gives():
         pooled = reader.submit(raws, OWN).result()
         assert not reader.broken
     assert pooled == read_many(raws, OWN)
+
+
+def test_a_batch_keeps_a_message_whose_attachment_is_too_large(app):
+    from email.message import EmailMessage
+
+    app.config["MAX_ATTACHMENT_BYTES"] = 100
+    mails = []
+    for n in range(3):
+        message = EmailMessage()
+        message["From"], message["To"] = f"Sender {n} <s{n}@example.com>", "support@helpdesk.test"
+        message["Subject"], message["Message-ID"] = f"Files {n}", f"<files-{n}@example.com>"
+        message.set_content("See the files.")
+        message.add_attachment(b"x" * 500, maintype="application", subtype="octet-stream", filename="big.bin")
+        message.add_attachment(b"small", maintype="text", subtype="plain", filename="note.txt")
+        mails.append(message.as_bytes())
+    counts = intake.process_batch(None, None, [intake.Fetched(uid=None, raw=raw) for raw in mails])
+    assert counts == {"imported": 3}
+    for message in db.session.scalars(select(Message).order_by(Message.id)):
+        assert [a.filename for a in message.attachments] == ["note.txt"]
+        assert message.meta["skipped_attachments"] == ["big.bin (500 bytes)"]
+        assert message.meta["threading"] == "new ticket" and message.body_text.startswith("See the files.")

@@ -91,6 +91,31 @@ def test_a_new_name_does_not_overwrite_a_known_one(app):
     assert customer.name == "Rae Smith"
 
 
+def test_contacts_resolved_together_are_resolved_in_order(app):
+    """What a mail batch does: one SELECT for the known, one INSERT each for new customers and identities."""
+    known = receive("kim@example.com", name="").ticket.customer
+    resolved = tickets.identities.find_or_create_customers([
+        Contact(email="new@example.com", name="New Person"),
+        Contact(email="NEW@example.com", phone="(415) 555-0199"),  # the same new customer, with a phone too
+        Contact(email="kim@example.com", name="Kim"),  # known: gets the name it lacked
+        Contact(email="kim@example.com", phone="(415) 555-0142"),  # known: gains a phone
+        Contact(visitor="visitor-1"),
+    ])
+    assert [created for _, created in resolved] == [True, False, False, False, True]
+    new, again, kim, kim_again, visitor = (customer for customer, _ in resolved)
+    assert new is again and kim is kim_again is known and visitor is not new
+    db.session.commit()
+    db.session.expire_all()
+    assert count(Customer) == 3
+    assert new.name == "New Person" and kim.name == "Kim"
+    assert sorted((i.kind, i.value) for i in new.identities) == [("email", "new@example.com"),
+                                                                 ("phone", "+14155550199")]
+    assert sorted((i.kind, i.value) for i in kim.identities) == [("email", "kim@example.com"),
+                                                                 ("phone", "+14155550142")]
+    assert tickets.find_customer("phone", "4155550199").id == new.id
+    assert [c.id for c in db.session.scalars(select(Customer).order_by(Customer.id))] == [kim.id, new.id, visitor.id]
+
+
 # -- threading -------------------------------------------------------------------
 
 
