@@ -83,20 +83,19 @@ def percentiles(samples: list[float]) -> dict:
     }
 
 
+def _stat(path: str) -> tuple[str, float] | None:
+    """Return the command name and CPU seconds (user + system) in a /proc ``stat`` file; None once it is gone."""
+    stat = _read(path)
+    if ")" not in stat:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return stat[stat.index("(") + 1 : stat.rindex(")")], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _process_cpu() -> dict[int, tuple[str, float]]:
-    """Return each live process's command name and CPU seconds (user + system) so far, by pid."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    out = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        stat = _read(f"/proc/{entry.name}/stat")
-        if ")" not in stat:
-            continue
-        name = stat[stat.index("(") + 1 : stat.rindex(")")]
-        fields = stat[stat.rindex(")") + 2 :].split()
-        out[int(entry.name)] = (name, (int(fields[11]) + int(fields[12])) / ticks)
-    return out
+    """Return each live process's command name and CPU seconds so far, by pid."""
+    found = {int(entry.name): _stat(f"{entry}/stat") for entry in Path("/proc").iterdir() if entry.name.isdigit()}
+    return {pid: stat for pid, stat in found.items() if stat is not None}
 
 
 class CpuAccount:
@@ -119,14 +118,9 @@ class CpuAccount:
         return self
 
     def _thread_cpu(self) -> dict[int, float]:
-        ticks = os.sysconf("SC_CLK_TCK")
         names = {t.native_id: t.name for t in threading.enumerate()}
-        now = {}
-        for task in Path("/proc/self/task").iterdir():
-            stat = _read(f"{task}/stat")
-            if ")" in stat:
-                fields = stat[stat.rindex(")") + 2 :].split()
-                now[int(task.name)] = (int(fields[11]) + int(fields[12])) / ticks
+        found = {int(task.name): _stat(f"{task}/stat") for task in Path("/proc/self/task").iterdir()}
+        now = {tid: stat[1] for tid, stat in found.items() if stat is not None}
         for tid, seconds in now.items():
             self._threads[tid] = (names.get(tid, self._threads.get(tid, (str(tid), 0))[0]), seconds)
         return now

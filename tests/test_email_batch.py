@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
 from sqlalchemy import event, select
 
 from helpdesk.channels.email import intake
-from helpdesk.channels.email.reading import Reader, read_many
+from helpdesk.channels.email.reading import READER_NICENESS, Reader, read_many
 from helpdesk.extensions import db
 from helpdesk.models import (
     CustomerIdentity,
@@ -230,3 +231,31 @@ def test_a_batch_keeps_a_message_whose_attachment_is_too_large(app):
         assert [a.filename for a in message.attachments] == ["note.txt"]
         assert message.meta["skipped_attachments"] == ["big.bin (500 bytes)"]
         assert message.meta["threading"] == "new ticket" and message.body_text.startswith("See the files.")
+
+
+def test_reading_processes_run_below_the_importers_priority():
+    """They read a batch ahead: the importer, not they, should get a core when both want one."""
+    with Reader(processes=1, threshold=1) as reader:
+        assert reader._start().submit(os.nice, 0).result() == min(19, os.nice(0) + READER_NICENESS)
+
+
+HOSTILE = (
+    "From: Mallory <mallory@example.com>\r\nTo: support@helpdesk.test\r\nSubject: {subject}\r\n"
+    "Message-ID: <{message_id}>\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+    '<p>Hi</p><script>alert(1)</script><img src="https://example.com/x.png" onerror="alert(2)">\r\n'
+)
+
+
+def test_html_is_stored_sanitised_whichever_way_a_message_is_imported(app):
+    """Reading sanitises it (in the reading process, for a large batch); nothing downstream cleans it again."""
+    raws = [HOSTILE.format(subject=f"Hostile {n}", message_id=f"hostile-{n}@example.com").encode() for n in range(3)]
+    assert intake.process_batch(None, None, [intake.Fetched(uid=None, raw=raw) for raw in raws]) == {"imported": 3}
+    intake.import_bytes(HOSTILE.format(subject="Alone", message_id="hostile-alone@example.com").encode())
+    with Reader(processes=1, threshold=1) as reader:
+        pooled = intake.process_batch(None, None, [intake.Fetched(uid=None, raw=HOSTILE.format(
+            subject="Pooled", message_id="hostile-pooled@example.com").encode())], reader)
+    assert pooled == {"imported": 1}
+    stored = db.session.scalars(select(Message.body_html).order_by(Message.id)).all()
+    assert len(stored) == 5
+    for html in stored:
+        assert "<p>Hi</p>" in html and "<script" not in html and "onerror" not in html and "alert" not in html

@@ -3,11 +3,12 @@
 Every rule is ``receive``'s own building blocks (``inbound.py``); this module
 only changes how often the database is asked and how rows are written. For
 the whole batch: one SELECT finds the messages received before, one SELECT
-(and one flush) the customers, three SELECTs the tickets the messages thread
-into. New tickets and the messages are built as drafts (plain values, no ORM
-objects: the unit of work was half of the importer's time) and written when
-the batch settles, each kind with one INSERT: tickets, messages, files, log
-entries, SLA clocks and search rows. The acknowledgement (one job) and the
+the known customers (and an INSERT each the new ones and their identities),
+three SELECTs the tickets the messages thread into. New tickets and the
+messages are built as drafts (plain values, no ORM objects: the unit of work
+was half of the importer's time) and written when the batch settles, each
+kind with one INSERT: tickets, messages, files, log entries, SLA clocks and
+search rows. The acknowledgement (one job) and the
 timers (one Redis round trip) follow the commit.
 
 The common cases take this path: a new human request, and a human reply to a
@@ -23,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 
 from helpdesk import realtime, search
 from helpdesk.effects import on_commit
@@ -37,12 +38,13 @@ from helpdesk.tickets.events import entry, record_many
 from helpdesk.tickets.identities import find_or_create_customers
 from helpdesk.tickets.inbound import (
     Inbound,
-    IncomingFile,
     Received,
     acknowledgement_status,
     customer_wrote,
     message_added,
     message_fields,
+    message_log,
+    opened_log,
     receive,
     stored_files,
     ticket_subject,
@@ -94,7 +96,7 @@ class DraftMessage:
     ticket: Ticket | DraftTicket
     author_customer_id: int | None
     fields: dict  #: ``inbound.message_fields``
-    files: list[IncomingFile]
+    files: list[dict]  #: the stored files' Attachment values (``inbound.stored_files``)
     id: int | None = None  #: set when the row is written
 
     @property
@@ -129,13 +131,12 @@ class _Batch:
         _write_messages(self.messages)
         # Each ticket's log in the order receive() writes it: opened, its clocks started; a reply
         # logged before its clocks run. Each reply here went to a different ticket.
-        record_many([entry(ticket, "created", None, channel=ticket.channel, team=ticket.team.name if ticket.team
-                           else None) for ticket, _ in self.openings])
+        record_many([entry(ticket, "created", None, **opened_log(ticket)) for ticket, _ in self.openings])
         clocks.start_opened(self.openings)
         for ticket, _ in self.openings:
             on_commit(realtime.ticket_changed, ticket.id, "created")
-        record_many([entry(ticket, "customer_message", customer, message_id=message.id,
-                           channel=inbound.channel) for inbound, ticket, customer, message in self.replies])
+        record_many([entry(ticket, "customer_message", customer, **message_log(inbound, message))
+                     for inbound, ticket, customer, message in self.replies])
         loaded = clocks.clocks_of_many([ticket for _, ticket, _, _ in self.replies])
         for inbound, ticket, _, message in self.replies:
             message_added(inbound, ticket, message, loaded[ticket.id])
@@ -161,12 +162,7 @@ def _write_messages(messages: list[DraftMessage]) -> None:
     files = []
     for message, message_id in zip(messages, ids, strict=True):
         message.id = message_id
-        if message.files:
-            stored, skipped = stored_files(message.files, skip_too_large=True)
-            files += [{**row, "message_id": message_id} for row in stored]
-            if skipped:  # not in the INSERT above: rare enough for an UPDATE of its own
-                meta = {**message.fields["meta"], "skipped_attachments": skipped}
-                db.session.execute(update(Message).where(Message.id == message_id).values(meta=meta))
+        files += [{**row, "message_id": message_id} for row in message.files]
     if files:
         db.session.execute(insert(Attachment), files)
 
@@ -190,25 +186,27 @@ def receive_many(inbounds: list[Inbound]) -> list[Received]:
     customers = dict(zip(fast, find_or_create_customers([inbounds[i].contact for i in fast]), strict=True))
     lookup = threading.Preloaded([inbounds[i] for i in fast])
     batch = _Batch()
-    made: set[str] = set()  #: Message-IDs received in this batch
+    made: dict[str, Received] = {}  #: what receiving each Message-ID of this batch did
     results = []
     for i, inbound in enumerate(inbounds):
         if inbound.external_id in seen:
             message = seen[inbound.external_id]
             results.append(Received(message.ticket, message, created=False, duplicate=True))
             continue
+        if inbound.external_id in made:
+            results.append(made[inbound.external_id].repeat())
+            continue
         if i not in customers:
             batch.settle()  # not a common case: as receive does, after what came before
             results.append(receive(inbound))
-        elif made.intersection(threading.header_ids(inbound)):
+        elif made.keys() & set(threading.header_ids(inbound)):
             # a reply to a message of this batch, which the preloaded lookups cannot know: ask the database
             batch.settle()
             results.append(_receive_fast(inbound, customers[i][0], threading.DATABASE, batch))
         else:
             results.append(_receive_fast(inbound, customers[i][0], lookup, batch))
         if inbound.external_id:
-            made.add(inbound.external_id)
-            seen[inbound.external_id] = results[-1]._message
+            made[inbound.external_id] = results[-1]
     batch.settle()
     if batch.acknowledge is not None:
         from helpdesk.sla.acknowledgement import queue_acknowledgement
@@ -252,8 +250,11 @@ def _build(inbound: Inbound, customer: Customer, ticket: Ticket | None, reason: 
     else:
         meta["threading"] = reason
         batch.touched.add(ticket.id)
+    files, skipped = stored_files(inbound.attachments, skip_too_large=True)
+    if skipped:
+        meta["skipped_attachments"] = skipped
     message = DraftMessage(ticket, customer.id if inbound.author_type == "customer" else None,
-                           message_fields(inbound, meta), inbound.attachments)
+                           message_fields(inbound, meta), files)
     customer_wrote(ticket, inbound, message.fields["created_at"])
     batch.messages.append(message)
     if not created:

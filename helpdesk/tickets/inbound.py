@@ -99,6 +99,10 @@ class Received:
         """The stored message's id, without loading it."""
         return self._message.id
 
+    def repeat(self) -> Received:
+        """Return what receiving the same message again does: nothing, a duplicate of this one."""
+        return Received(self._ticket, self._message, created=False, duplicate=True)
+
 
 def _existing(inbound: Inbound) -> Message | None:
     if inbound.external_id:
@@ -137,8 +141,13 @@ def new_ticket(customer: Customer, channel: str, subject: str, priority: str = "
     ticket.team = routing.route(ticket)
     db.session.add(ticket)
     opening = clocks.plan_opening(ticket, now)
-    record(ticket, "created", actor, channel=channel, team=ticket.team.name if ticket.team else None)
+    record(ticket, "created", actor, **opened_log(ticket))
     return ticket, opening
+
+
+def opened_log(ticket) -> dict:
+    """Return the data of a new ticket's "created" log entry (``ticket``: a Ticket or a batch's draft)."""
+    return {"channel": ticket.channel, "team": ticket.team.name if ticket.team else None}
 
 
 def open_ticket(customer: Customer, channel: str, subject: str, priority: str = "normal", actor=None,
@@ -269,7 +278,12 @@ def customer_wrote(ticket, inbound: Inbound, at: datetime) -> None:
 
 def record_message(inbound: Inbound, ticket: Ticket, customer, message: Message) -> None:
     """Log a message added to an existing ticket (flushed, so it has an id)."""
-    record(ticket, "customer_message", customer, message_id=message.id, channel=inbound.channel)
+    record(ticket, "customer_message", customer, **message_log(inbound, message))
+
+
+def message_log(inbound: Inbound, message) -> dict:
+    """Return the data of a "customer_message" log entry (``message``: a Message or a batch's draft, written)."""
+    return {"message_id": message.id, "channel": inbound.channel}
 
 
 def message_added(inbound: Inbound, ticket: Ticket, message: Message, ticket_clocks: dict | None = None) -> None:
