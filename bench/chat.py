@@ -177,6 +177,7 @@ def round_trip(workdir: Path, case: str, visitors: int, rate: float, seconds: fl
             load.go()
         started = _phase(loads)
         rss_started = desk.rss()
+        stack.analyze(SCHEMA)
         log.info("%s: started %s (failed %s) in %ss; RSS %d KiB; sending %g messages/s for %gs (load %s) ...", case,
                  [s["started"] for s in started], [s["failed"] for s in started], [s["seconds"] for s in started],
                  rss_started, rate, seconds, stack.load_average())
