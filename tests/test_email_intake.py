@@ -101,6 +101,42 @@ def test_a_pass_of_many_batches_imports_each_in_order_and_moves_it(mailbox, monk
     assert {r.status for r in db.session.scalars(select(InboundEmail))} == {"imported"}
 
 
+def test_the_processed_folder_is_made_when_missing(mailbox, app):
+    app.config["IMAP_PROCESSED_FOLDER"] = "Done"  # not one the test server makes itself
+    with mailbox.client() as client:
+        if client.folder_exists("Done"):
+            client.delete_folder("Done")
+    mailbox.append(mail())
+    assert imap.fetch_once() == {"imported": 1}  # the MOVE's [TRYCREATE] answer made the folder
+    with mailbox.client() as client:
+        assert client.select_folder("INBOX")[b"EXISTS"] == 0
+        assert client.select_folder("Done")[b"EXISTS"] == 1
+
+
+def test_passes_on_one_connection_select_the_folder_once(mailbox, app):
+    client = imap.connect()
+    selects = []
+    select_folder = client.select_folder
+    client.select_folder = lambda *args, **kwargs: selects.append(args) or select_folder(*args, **kwargs)
+    try:
+        mailbox.append(mail())
+        assert imap.sync(client) == {"imported": 1}
+        mailbox.append(mail(subject="Second", message_id="<m2@example.com>", sender="carol@example.com"))
+        assert imap.sync(client) == {"imported": 1}  # as after IDLE: the folder is still selected
+        assert imap.sync(client) == {}
+    finally:
+        client.logout()
+    assert selects == [("INBOX",)]
+    assert count(Ticket) == 2
+    # A new connection selects again, and sees a UIDVALIDITY change.
+    row = db.session.scalar(select(Mailbox))
+    row.uidvalidity = 1
+    db.session.commit()
+    assert imap.fetch_once() == {}
+    db.session.refresh(row)
+    assert row.uidvalidity not in (None, 1) and row.last_success_at is not None
+
+
 def test_messages_are_peeked_not_marked_seen_before_commit(mailbox, app):
     app.config["IMAP_PROCESSED_FOLDER"] = ""
     mailbox.append(mail())

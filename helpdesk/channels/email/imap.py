@@ -14,6 +14,7 @@ import socket
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from datetime import UTC
 
@@ -109,8 +110,18 @@ def _move(client: IMAPClient, uids: list[int]) -> None:
     if not target:
         client.add_flags(uids, [b"\\Seen"], silent=True)
         return
-    if not client.folder_exists(target):
+    try:
+        _move_to(client, uids, target)
+    except IMAPClientError as exc:
+        # The folder is missing (the first move ever, or someone deleted it): the server
+        # says so with [TRYCREATE] (RFC 3501, 6.4.7), so asking first is a round trip wasted.
+        if "TRYCREATE" not in str(exc).upper():
+            raise
         client.create_folder(target)
+        _move_to(client, uids, target)
+
+
+def _move_to(client: IMAPClient, uids: list[int], target: str) -> None:
     if client.has_capability("MOVE"):
         client.move(uids, target)
     else:
@@ -119,14 +130,29 @@ def _move(client: IMAPClient, uids: list[int]) -> None:
         client.uid_expunge(uids) if client.has_capability("UIDPLUS") else client.expunge()
 
 
+#: The folder each open connection has selected, and its UIDVALIDITY then: IDLE leaves it
+#: selected, so the next pass need not SELECT it again (a server that changes UIDVALIDITY
+#: ends the connection, and a new connection selects anew).
+_selected: weakref.WeakKeyDictionary[IMAPClient, tuple[str, int]] = weakref.WeakKeyDictionary()
+
+
+def _select(client: IMAPClient, folder: str) -> int:
+    """Select ``folder`` unless this connection already has it selected; return its UIDVALIDITY."""
+    selected = _selected.get(client)
+    if selected is not None and selected[0] == folder:
+        return selected[1]
+    uidvalidity = int(client.select_folder(folder)[b"UIDVALIDITY"])
+    _selected[client] = (folder, uidvalidity)
+    return uidvalidity
+
+
 def sync(client: IMAPClient, reader: Reader | None = None) -> dict[str, int]:
     """Fetch, import and move every message above the last committed UID; return counts.
 
     ``reader`` reads large batches in worker processes (default: all inline).
     """
     mailbox = mailbox_row()
-    info = client.select_folder(mailbox.folder)
-    uidvalidity = int(info[b"UIDVALIDITY"])
+    uidvalidity = _select(client, mailbox.folder)
     if mailbox.uidvalidity != uidvalidity or mailbox.resync_requested:
         # UIDs mean nothing across UIDVALIDITY; start over. Message-IDs keep the import exactly-once.
         log.info("resynchronising %s (uidvalidity %s -> %s)", mailbox.label, mailbox.uidvalidity, uidvalidity)
@@ -138,15 +164,17 @@ def sync(client: IMAPClient, reader: Reader | None = None) -> dict[str, int]:
     # From here on, an EXISTS in imaplib's store means mail arrived after this SEARCH (see _idle_until_news).
     client._imap.untagged_responses.clear()
     uids = sorted(u for u in client.search(["UID", f"{mailbox.last_uid + 1}:*"]) if u > mailbox.last_uid)
-    mailbox.waiting = len(uids)
-    db.session.commit()
+    batches = [uids[start : start + BATCH] for start in range(0, len(uids), BATCH)]
+    if len(batches) > 1:
+        mailbox.waiting = len(uids)  # shown on the mailbox's health while the pass works through them
+        db.session.commit()
     totals: dict[str, int] = {}
     imap = threading.Lock()  # the stager fetches while the importer moves
 
     def stages() -> Iterator[tuple[Staged, int]]:
         staging_mailbox = db.session.get(Mailbox, mailbox.id)  # this session's own
-        for start in range(0, len(uids), BATCH):
-            chunk = uids[start : start + BATCH]
+        waiting = len(uids)
+        for chunk in batches:
             with imap:
                 data = client.fetch(chunk, ["BODY.PEEK[]", "INTERNALDATE"])
             batch = [
@@ -154,19 +182,28 @@ def sync(client: IMAPClient, reader: Reader | None = None) -> dict[str, int]:
                 for uid in chunk
                 if uid in data and b"BODY[]" in data[uid]
             ]
-            yield stage(staging_mailbox, uidvalidity, batch, reader), len(uids) - start - len(chunk)
+            waiting -= len(chunk)
+            yield stage(staging_mailbox, uidvalidity, batch, reader), waiting
 
-    with staging.ahead(stages) as staged_batches:
+    with staging.ahead(stages, len(batches)) as staged_batches:
         for staged, waiting in staged_batches:
+            mailbox.waiting = waiting
+            if not waiting:  # the last batch: its commit records the pass
+                _succeeded(mailbox)
             for status, count in finish(mailbox, staged).items():
                 totals[status] = totals.get(status, 0) + count
             with imap:
                 _move(client, [f.uid for f in staged.batch])
-            mailbox.waiting = waiting
+    if not batches:
+        mailbox.waiting = 0
+        _succeeded(mailbox)
+        db.session.commit()
+    return totals
+
+
+def _succeeded(mailbox: Mailbox) -> None:
     mailbox.last_sync_at = mailbox.last_success_at = utcnow()
     mailbox.last_error = None
-    db.session.commit()
-    return totals
 
 
 def _aware(value):

@@ -19,8 +19,9 @@ from helpdesk.extensions import db
 
 
 @contextmanager
-def ahead(stages: Callable[[], Iterator[tuple[Staged, int]]]) -> Iterator[Iterator[tuple[Staged, int]]]:
-    """Yield the batches ``stages`` fetches and stages, one batch ahead of their import.
+def ahead(stages: Callable[[], Iterator[tuple[Staged, int]]], batches: int
+          ) -> Iterator[Iterator[tuple[Staged, int]]]:
+    """Yield the ``batches`` batches ``stages`` fetches and stages, one batch ahead of their import.
 
     Batch n+1 is fetched, its raw messages committed and its reading started
     before batch n is imported, so the reading processes parse while this one
@@ -28,9 +29,11 @@ def ahead(stages: Callable[[], Iterator[tuple[Staged, int]]]) -> Iterator[Iterat
     its own session: the importer spends a third of its time waiting for the
     database, and the stager's work (the IMAP fetch, the raw files and rows)
     fits in those waits. SQLite takes one writer at a time, so there the two
-    take turns in this thread.
+    take turns in this thread, as do a pass's only batch and its import
+    (IDLE's usual wake-up: one new message), where there is nothing to
+    overlap and the thread would only add its hand-over to the latency.
     """
-    if db.engine.dialect.name != "postgresql":
+    if batches <= 1 or db.engine.dialect.name != "postgresql":
         yield _one_ahead(stages())
         return
     stager = _Stager(current_app._get_current_object(), stages)
