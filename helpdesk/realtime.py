@@ -105,18 +105,32 @@ def to_agent(agent_id: int, event: str, data: dict, skip_sid: str | None = None)
 
 def ticket_changed(ticket_id: int, change: str) -> None:
     """Tell every console that may see the ticket that it changed."""
-    from helpdesk.api.schema import ticket_json
     from helpdesk.models import Ticket
 
     ticket = db.session.get(Ticket, ticket_id)
-    if ticket is None:
-        return
+    if ticket is not None:
+        announce_ticket(*ticket_announcement(ticket, change))
+
+
+def ticket_announcement(ticket, change: str) -> tuple[dict, tuple[str, ...]]:
+    """Return what ``ticket_changed`` sends of ``ticket``, and to which rooms.
+
+    ``ticket`` is a Ticket, or a ticket a batch has just written (a
+    ``DraftTicket``): the batch builds the announcement while its rows are at
+    hand, and ``announce_ticket`` sends it after the commit, with no query.
+    """
+    from helpdesk.api.schema import ticket_json
+
     payload = {"reference": ticket.reference, "change": change, "ticket": ticket_json(ticket)}
-    if ticket.team is not None and ticket.team.restricted:
-        emit("ticket", payload, to=team_room(ticket.team_id))
-        emit("ticket", payload, to=ADMINS)
-    else:
-        emit("ticket", payload, to=AGENTS)
+    team = ticket.team
+    rooms = (team_room(team.id), ADMINS) if team is not None and team.restricted else (AGENTS,)
+    return payload, rooms
+
+
+def announce_ticket(payload: dict, rooms: tuple[str, ...]) -> None:
+    """Send a ``ticket_announcement`` to the consoles."""
+    for room in rooms:
+        emit("ticket", payload, to=room)
 
 
 def _load_tickets(calls: list[tuple]) -> list:

@@ -71,6 +71,13 @@ class DraftTicket:
     last_customer_message_at: datetime | None = None
     status: str = "new"
     id: int | None = None  #: set when the row is written
+    # What a new ticket has none of yet (read by the API's ticket_json, as of a Ticket).
+    assignee = None
+    tags = ()
+    first_responded_at = None
+    solved_at = None
+    ack_sent_at = None
+    sla_breaches = None
 
     @property
     def reference(self) -> str:
@@ -133,8 +140,8 @@ class _Batch:
         # logged before its clocks run. Each reply here went to a different ticket.
         record_many([entry(ticket, "created", None, **opened_log(ticket)) for ticket, _ in self.openings])
         clocks.start_opened(self.openings)
-        for ticket, _ in self.openings:
-            on_commit(realtime.ticket_changed, ticket.id, "created")
+        for ticket, _ in self.openings:  # announced as written: nothing to load again after the commit
+            on_commit(realtime.announce_ticket, *realtime.ticket_announcement(ticket, "created"))
         record_many([entry(ticket, "customer_message", customer, **message_log(inbound, message))
                      for inbound, ticket, customer, message in self.replies])
         loaded = clocks.clocks_of_many([ticket for _, ticket, _, _ in self.replies])
