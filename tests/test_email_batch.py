@@ -228,6 +228,10 @@ def test_a_failing_message_does_not_hold_the_batch(app):
     assert counts == {"imported": 5}
     rows = db.session.scalars(select(InboundEmail).order_by(InboundEmail.id)).all()
     assert [bool(r.error) for r in rows] == [False, False, True, False, False]
+    assert [r.status for r in rows] == ["imported"] * 5
+    # Each row names the message it became, none one of the rolled-back batch's.
+    assert [db.session.get(Message, r.message_id).external_id[:4] for r in rows] == ["m0@e", "m1@e", "raw:", "m3@e",
+                                                                                       "m4@e"]
     stored = db.session.scalars(select(Message.external_id).order_by(Message.id)).all()
     assert stored[:2] == ["m0@example.com", "m1@example.com"] and stored[2].startswith("raw:")
     assert db.session.scalar(select(Message).where(Message.external_id == "m4@example.com")).ticket is not None

@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from helpdesk.channels.email import staging
-from helpdesk.channels.email.intake import Fetched, Staged, finish, stage
+from helpdesk.channels.email.intake import Fetched, Staged, finish, record_progress, stage
 from helpdesk.channels.email.reading import Reader
 from helpdesk.extensions import db
 from helpdesk.models import Mailbox
@@ -187,23 +187,14 @@ def sync(client: IMAPClient, reader: Reader | None = None) -> dict[str, int]:
 
     with staging.ahead(stages, len(batches)) as staged_batches:
         for staged, waiting in staged_batches:
-            mailbox.waiting = waiting
-            if not waiting:  # the last batch: its commit records the pass
-                _succeeded(mailbox)
-            for status, count in finish(mailbox, staged).items():
+            for status, count in finish(mailbox, staged, waiting).items():  # the last one records the pass
                 totals[status] = totals.get(status, 0) + count
             with imap:
                 _move(client, [f.uid for f in staged.batch])
     if not batches:
-        mailbox.waiting = 0
-        _succeeded(mailbox)
+        record_progress(mailbox, 0)
         db.session.commit()
     return totals
-
-
-def _succeeded(mailbox: Mailbox) -> None:
-    mailbox.last_sync_at = mailbox.last_success_at = utcnow()
-    mailbox.last_error = None
 
 
 def _aware(value):

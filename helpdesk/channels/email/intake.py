@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from helpdesk import storage, tickets
@@ -42,6 +42,21 @@ class Fetched:
     uid: int | None
     raw: bytes
     internal_date: datetime | None = None
+
+
+@dataclass
+class StoredRaw:
+    """A stored raw message as the import reads and sets it: its InboundEmail row's values, not the row.
+
+    ``import_one`` and ``import_rows`` take these or InboundEmail rows alike;
+    ``finish`` writes what they set with one UPDATE for the batch.
+    """
+
+    id: int
+    sha256: str
+    status: str = "stored"
+    message_id: int | None = None
+    error: str | None = None
 
 
 def _contact(parsed: ParsedEmail, sha256: str) -> tickets.Contact:
@@ -120,7 +135,7 @@ def _unparsed(raw: bytes, sha256: str, error: str) -> tickets.Inbound:
     )
 
 
-def inbound_for(row: InboundEmail, raw: bytes, reading: Reading) -> tickets.Inbound:
+def inbound_for(row: InboundEmail | StoredRaw, raw: bytes, reading: Reading) -> tickets.Inbound:
     """Return the Inbound of a read message; an unreadable one becomes its raw text under a stand-in sender."""
     parsed = reading.parsed
     if parsed is None:
@@ -131,17 +146,17 @@ def inbound_for(row: InboundEmail, raw: bytes, reading: Reading) -> tickets.Inbo
     return to_inbound(parsed, row.sha256, reading.classification)
 
 
-def _receive_in_savepoint(row: InboundEmail, inbound: tickets.Inbound) -> None:
+def _receive_in_savepoint(row: InboundEmail | StoredRaw, inbound: tickets.Inbound) -> None:
     with db.session.begin_nested():
         _note(row, tickets.receive(inbound))
 
 
-def _note(row: InboundEmail, received: tickets.Received) -> None:
+def _note(row: InboundEmail | StoredRaw, received: tickets.Received) -> None:
     row.message_id = received.message_id
     row.status = "duplicate" if received.duplicate else "imported"
 
 
-def import_one(row: InboundEmail, raw: bytes, reading: Reading | None = None) -> str:
+def import_one(row: InboundEmail | StoredRaw, raw: bytes, reading: Reading | None = None) -> str:
     """Import one stored raw message inside a savepoint; return its new status.
 
     A message that cannot be parsed or imported is imported again as raw text
@@ -172,7 +187,7 @@ def import_one(row: InboundEmail, raw: bytes, reading: Reading | None = None) ->
     return row.status
 
 
-def import_rows(rows: list[InboundEmail], raws: list[bytes], readings: list[Reading]) -> list[str]:
+def import_rows(rows: list[InboundEmail] | list[StoredRaw], raws: list[bytes], readings: list[Reading]) -> list[str]:
     """Import stored messages together in the open transaction; return their statuses.
 
     The whole batch goes through ``tickets.receive_many`` (set-based, one
@@ -191,22 +206,24 @@ def import_rows(rows: list[InboundEmail], raws: list[bytes], readings: list[Read
     except Exception:
         log.exception("importing a batch of %d messages failed; importing them one by one", len(rows))
         db.session.rollback()
+        for row in rows:  # what the batch noted of its messages was rolled back with it
+            row.status, row.message_id, row.error = "stored", None, None
     return [import_one(row, raw, reading) for row, raw, reading in zip(rows, raws, readings, strict=True)]
 
 
-def _store_raw(mailbox: Mailbox | None, uidvalidity: int | None, batch: list[Fetched]) -> list[tuple[int, str]]:
-    """Write each raw message to disk and record it, committed; return each one's row id and status.
+def _store_raw(mailbox: Mailbox | None, uidvalidity: int | None, batch: list[Fetched]) -> list[StoredRaw]:
+    """Write each raw message to disk and record it, committed; return each one's row, as a StoredRaw.
 
     A message fetched before (same mailbox, UIDVALIDITY and UID) keeps its row.
     Rows are written with one INSERT and no ORM objects: the stager does this
     for every batch, beside the importer, and both share one interpreter.
     """
-    existing: dict[int, tuple[int, str]] = {}
+    existing: dict[int, StoredRaw] = {}
     uids = [f.uid for f in batch if f.uid is not None]
     if mailbox is not None and uids:
-        found = select(InboundEmail.uid, InboundEmail.id, InboundEmail.status).where(
+        found = select(InboundEmail.uid, InboundEmail.id, InboundEmail.sha256, InboundEmail.status).where(
             InboundEmail.mailbox_id == mailbox.id, InboundEmail.uidvalidity == uidvalidity, InboundEmail.uid.in_(uids))
-        existing = {uid: (row_id, status) for uid, row_id, status in db.session.execute(found)}
+        existing = {uid: StoredRaw(row_id, sha256, status) for uid, row_id, sha256, status in db.session.execute(found)}
     new = [i for i, item in enumerate(batch) if item.uid not in existing]
     values = [{"mailbox_id": mailbox.id if mailbox is not None else None, "uidvalidity": uidvalidity,
                "uid": batch[i].uid, "sha256": storage.store(batch[i].raw, limit=None), "size": len(batch[i].raw),
@@ -214,14 +231,13 @@ def _store_raw(mailbox: Mailbox | None, uidvalidity: int | None, batch: list[Fet
     ids = list(db.session.scalars(insert(InboundEmail).returning(InboundEmail.id, sort_by_parameter_order=True),
                                   values)) if values else []
     db.session.commit()
-    made = dict(zip(new, ids, strict=True))
-    return [(made[i], "stored") if i in made else existing[item.uid] for i, item in enumerate(batch)]
+    made = {i: StoredRaw(row_id, row["sha256"]) for i, row_id, row in zip(new, ids, values, strict=True)}
+    return [made[i] if i in made else existing[item.uid] for i, item in enumerate(batch)]
 
 
 def store_raw(mailbox: Mailbox | None, uidvalidity: int | None, batch: list[Fetched]) -> list[InboundEmail]:
     """Write each raw message to disk and record it, committing before any parsing; return the rows, in order."""
-    stored = _store_raw(mailbox, uidvalidity, batch)
-    ids = [row_id for row_id, _ in stored]
+    ids = [row.id for row in _store_raw(mailbox, uidvalidity, batch)]
     loaded = {row.id: row for row in db.session.scalars(select(InboundEmail).where(InboundEmail.id.in_(ids)))}
     return [loaded[row_id] for row_id in ids]
 
@@ -231,8 +247,8 @@ class Staged:
     """A batch whose raw messages are committed and being read, waiting to be imported."""
 
     batch: list[Fetched]
-    #: The InboundEmail rows' ids, in batch order (ids, not rows: the batch may be staged in another session).
-    row_ids: list[int]
+    #: The InboundEmail rows, in batch order (as values: the batch may be staged in another session).
+    rows: list[StoredRaw]
     #: The rows to import (the others were imported by an earlier pass), and their readings.
     todo: list[int]
     readings: Future
@@ -243,22 +259,27 @@ def stage(mailbox: Mailbox | None, uidvalidity: int | None, batch: list[Fetched]
     """Store a batch's raw messages (committed) and start reading the ones still to import."""
     stored = _store_raw(mailbox, uidvalidity, batch)
     # A row already imported was committed by an earlier pass: this fetch is a repeat.
-    todo = [i for i, (_, status) in enumerate(stored) if status not in ("imported", "duplicate")]
+    todo = [i for i, row in enumerate(stored) if row.status not in ("imported", "duplicate")]
     raws = [batch[i].raw for i in todo]
     readings = (reader or INLINE).submit(raws, frozenset(own_addresses()))
-    return Staged(batch, [row_id for row_id, _ in stored], todo, readings)
+    return Staged(batch, stored, todo, readings)
 
 
-def finish(mailbox: Mailbox | None, staged: Staged) -> dict[str, int]:
-    """Import a staged batch and commit it with the mailbox's new ``last_uid``; return counts by status."""
+def finish(mailbox: Mailbox | None, staged: Staged, waiting: int = 0) -> dict[str, int]:
+    """Import a staged batch and commit it with the mailbox's progress; return counts by status.
+
+    The progress: the new ``last_uid`` and lag, and ``record_progress`` with
+    the messages the pass has still ``waiting`` after this batch.
+    """
     now = utcnow()
-    batch = staged.batch
-    loaded = {row.id: row
-              for row in db.session.scalars(select(InboundEmail).where(InboundEmail.id.in_(staged.row_ids)))}
-    rows = [loaded[row_id] for row_id in staged.row_ids]
+    batch, rows = staged.batch, staged.rows
+    todo = [rows[i] for i in staged.todo]
     raws = [batch[i].raw for i in staged.todo]
     readings = staged.readings.result()
-    statuses = import_rows([rows[i] for i in staged.todo], raws, readings)
+    statuses = import_rows(todo, raws, readings)
+    if todo:
+        db.session.execute(_SET_OUTCOME, [{"row_id": row.id, "status": row.status, "message_id": row.message_id,
+                                           "error": row.error} for row in todo])
     counts: dict[str, int] = {"duplicate": len(rows) - len(staged.todo)} if len(rows) > len(staged.todo) else {}
     for status in statuses:
         counts[status] = counts.get(status, 0) + 1
@@ -269,8 +290,23 @@ def finish(mailbox: Mailbox | None, staged: Staged) -> dict[str, int]:
         dates = [f.internal_date for f in batch if f.internal_date]
         if dates:
             mailbox.lag_seconds = max(0.0, (now - max(dates)).total_seconds())
+        record_progress(mailbox, waiting)
     db.session.commit()
     return counts
+
+
+def record_progress(mailbox: Mailbox, waiting: int) -> None:
+    """Note the messages a pass has still to import; with none left, that the pass succeeded (not committed)."""
+    mailbox.waiting = waiting
+    if not waiting:
+        mailbox.last_sync_at = mailbox.last_success_at = utcnow()
+        mailbox.last_error = None
+
+
+_inbound = InboundEmail.__table__
+#: What importing did to each stored row (see StoredRaw), the batch's rows in one statement.
+_SET_OUTCOME = update(_inbound).where(_inbound.c.id == bindparam("row_id")).values(
+    status=bindparam("status"), message_id=bindparam("message_id"), error=bindparam("error"))
 
 
 def process_batch(mailbox: Mailbox | None, uidvalidity: int | None, batch: list[Fetched],
