@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import statistics
@@ -161,3 +162,31 @@ def calibrate(rounds: int = 3) -> float:
             total += i
         best = min(best, (time.perf_counter() - started) * 1000)
     return round(best, 1)
+
+
+class GcPauses:
+    """Time the garbage collector's runs inside ``with`` blocks (gc.callbacks), all blocks together."""
+
+    def __init__(self):
+        self.pauses: list[float] = []
+        self._started: float | None = None
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self._started is not None:
+            self.pauses.append(time.perf_counter() - self._started)
+            self._started = None
+
+    def __enter__(self):
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc):
+        gc.callbacks.remove(self._callback)
+        self._started = None
+
+    def summary(self) -> dict:
+        """Return how many collections ran, their total and their longest pause, in ms."""
+        return {"collections": len(self.pauses), "total_ms": round(1000 * sum(self.pauses), 1),
+                "max_ms": round(1000 * max(self.pauses, default=0.0), 1)}

@@ -137,6 +137,20 @@ def test_passes_on_one_connection_select_the_folder_once(mailbox, app):
     assert row.uidvalidity not in (None, 1) and row.last_success_at is not None
 
 
+def test_mail_committed_but_not_moved_is_moved_by_the_next_connection(mailbox, monkeypatch):
+    mailbox.append(mail())
+    with monkeypatch.context() as patched:
+        patched.setattr(imap, "_move", lambda client, uids: None)  # as if the watcher died between the two
+        assert imap.fetch_once() == {"imported": 1}
+    with mailbox.client() as client:
+        assert client.select_folder("INBOX")[b"EXISTS"] == 1
+    assert imap.fetch_once() == {}  # a new connection: its first pass finishes the move, imports nothing again
+    with mailbox.client() as client:
+        assert client.select_folder("INBOX")[b"EXISTS"] == 0
+        assert client.select_folder("Processed")[b"EXISTS"] == 1
+    assert count(Ticket) == 1
+
+
 def test_messages_are_peeked_not_marked_seen_before_commit(mailbox, app):
     app.config["IMAP_PROCESSED_FOLDER"] = ""
     mailbox.append(mail())
