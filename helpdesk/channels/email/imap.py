@@ -131,8 +131,9 @@ def _move_to(client: IMAPClient, uids: list[int], target: str) -> None:
 
 
 #: The folder each open connection has selected, and its UIDVALIDITY then: IDLE leaves it
-#: selected, so the next pass need not SELECT it again (a server that changes UIDVALIDITY
-#: ends the connection, and a new connection selects anew).
+#: selected, so the next pass need not SELECT it again. UIDVALIDITY changes between
+#: sessions (RFC 3501, 2.3.1.1): a folder deleted or renumbered under a session makes the
+#: server end it or fail its next command, and the watcher then reconnects and selects anew.
 _selected: weakref.WeakKeyDictionary[IMAPClient, tuple[str, int]] = weakref.WeakKeyDictionary()
 
 
