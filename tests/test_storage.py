@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import pytest
@@ -29,14 +30,17 @@ def test_too_large_is_refused_before_writing(app):
 
 
 def test_a_commit_first_puts_the_transactions_files_on_disk(app):
-    root = storage.path_for("0" * 64).parents[2]
-    digest = storage.store(b"a new file", limit=None)
-    path = storage.path_for(digest)
+    content = os.urandom(32)
+    path = storage.path_for(hashlib.sha256(content).hexdigest())
+    root = path.parents[2]
+    made = [d for d in (root, path.parents[1], path.parent) if not d.is_dir()]  # other tests may have made some
+    digest = storage.store(content, limit=None)
+    assert storage.path_for(digest) == path
     # The file, the directory its name was written in, and each directory that gained a new directory.
-    assert pending() >= {path, path.parent, path.parent.parent, root}
-    again = storage.store(b"a second file", limit=None)
+    assert pending() == {path, path.parent} | {d.parent for d in made}
+    again = storage.store(os.urandom(32), limit=None)
     assert storage.path_for(again) in pending()
-    assert storage.store(b"a new file", limit=None) == digest  # already there: nothing more to sync
+    assert storage.store(content, limit=None) == digest  # already there: nothing more to sync
     db.session.commit()
     assert pending() == set()
     storage.store(b"a third file", limit=None)
