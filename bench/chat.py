@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench import stack
+from bench import machine, stack
 from bench.tickets_list import database_url, server_version
 from tests.support.servers import ROOT, RedisServer, free_port, wait_for_port
 
@@ -109,11 +108,7 @@ class Desk:
 
     def cpu_seconds(self) -> float:
         """Return the summed user + system CPU time of the server processes so far."""
-        ticks = 0
-        for proc in self.procs:
-            fields = Path(f"/proc/{proc.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])
-        return ticks / os.sysconf("SC_CLK_TCK")
+        return sum(machine.proc_stat(f"/proc/{proc.popen.pid}/stat")[1] for proc in self.procs)
 
     def stop(self) -> None:
         for proc in self.procs:

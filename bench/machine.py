@@ -84,7 +84,7 @@ def percentiles(samples: list[float]) -> dict:
     }
 
 
-def _stat(path: str) -> tuple[str, float] | None:
+def proc_stat(path: str) -> tuple[str, float] | None:
     """Return the command name and CPU seconds (user + system) in a /proc ``stat`` file; None once it is gone."""
     stat = _read(path)
     if ")" not in stat:
@@ -95,7 +95,7 @@ def _stat(path: str) -> tuple[str, float] | None:
 
 def _process_cpu() -> dict[int, tuple[str, float]]:
     """Return each live process's command name and CPU seconds so far, by pid."""
-    found = {int(entry.name): _stat(f"{entry}/stat") for entry in Path("/proc").iterdir() if entry.name.isdigit()}
+    found = {int(entry.name): proc_stat(f"{entry}/stat") for entry in Path("/proc").iterdir() if entry.name.isdigit()}
     return {pid: stat for pid, stat in found.items() if stat is not None}
 
 
@@ -120,7 +120,7 @@ class CpuAccount:
 
     def _thread_cpu(self) -> dict[int, float]:
         names = {t.native_id: t.name for t in threading.enumerate()}
-        found = {int(task.name): _stat(f"{task}/stat") for task in Path("/proc/self/task").iterdir()}
+        found = {int(task.name): proc_stat(f"{task}/stat") for task in Path("/proc/self/task").iterdir()}
         now = {tid: stat[1] for tid, stat in found.items() if stat is not None}
         for tid, seconds in now.items():
             self._threads[tid] = (names.get(tid, self._threads.get(tid, (str(tid), 0))[0]), seconds)

@@ -9,7 +9,6 @@ from datetime import datetime
 import pytest
 from sqlalchemy import event, select
 
-from helpdesk import realtime
 from helpdesk.channels.email import intake
 from helpdesk.channels.email.reading import READER_NICENESS, Reader, read_many
 from helpdesk.extensions import db
@@ -22,6 +21,7 @@ from helpdesk.models import (
     TicketEvent,
 )
 from tests.conftest import _empty_tables, corpus
+from tests.support.live import emitted_through_redis
 
 OWN = frozenset({"support@helpdesk.test"})
 
@@ -164,43 +164,42 @@ def _import_one_by_one(raws: list[bytes]) -> None:
     db.session.commit()
 
 
-def consoles_told(monkeypatch) -> list[tuple]:
-    """Record the ``ticket`` events sent to the consoles from now on: (room, change, ticket without its ids).
+def consoles_told(live) -> list[tuple]:
+    """Return the ``ticket`` events the consoles were sent, read from Redis: (room, change, ticket without ids).
 
     Times are kept as offsets from the ticket's creation, but for ``updated_at``: a
     clock time either way, and one at a time announces a new ticket as it is at
     the commit (after the batch's later replies to it), the batch as it wrote it.
     """
     told = []
+    for sent in live():
+        if sent.get("event") != "ticket":
+            continue
+        data = sent["data"][0]
+        ticket = dict(data["ticket"])
+        created = datetime.fromisoformat(ticket.pop("created_at"))
+        del ticket["updated_at"]
+        for key in [k for k in ticket if k.endswith("_at")]:
+            ticket[key] = ticket[key] and _offset(datetime.fromisoformat(ticket[key]), created)
+        ticket["customer"] = {k: v for k, v in ticket["customer"].items() if k != "id"}
+        told.append((sent["room"], data["change"], _clean(ticket)))
+    return sorted(told, key=repr)
 
-    def record(event, data, *, to, **kwargs):
-        if event == "ticket":
-            ticket = dict(data["ticket"])
-            created = datetime.fromisoformat(ticket.pop("created_at"))
-            del ticket["updated_at"]
-            for key in [k for k in ticket if k.endswith("_at")]:
-                ticket[key] = ticket[key] and _offset(datetime.fromisoformat(ticket[key]), created)
-            ticket["customer"] = {k: v for k, v in ticket["customer"].items() if k != "id"}
-            told.append((to, data["change"], _clean(ticket)))
 
-    monkeypatch.setattr(realtime, "emit", record)
-    return told
-
-
-def test_a_batch_gives_the_rows_one_message_at_a_time_gives(app, monkeypatch):
+def test_a_batch_gives_the_rows_one_message_at_a_time_gives(app):
     _before()
-    told = consoles_told(monkeypatch)
+    live = emitted_through_redis(app)
     counts = intake.process_batch(None, None, [intake.Fetched(uid=None, raw=raw) for raw in BATCH])
     assert counts == {"imported": 11, "duplicate": 2}
-    batched, batch_told = snapshot(), sorted(told, key=repr)
+    batched, batch_told = snapshot(), consoles_told(live)
 
     _empty_tables()
     _before()
-    told.clear()
+    live = emitted_through_redis(app)
     _import_one_by_one(BATCH)
     assert snapshot() == batched
     # The batch announces its new tickets from what it wrote; one at a time loads each again: the same events.
-    assert sorted(told, key=repr) == batch_told
+    assert consoles_told(live) == batch_told
     assert [change for _, change, _ in batch_told].count("created") == 6
 
     threading = {m.external_id: m.meta["threading"] for m in db.session.scalars(select(Message))}

@@ -11,6 +11,7 @@ from helpdesk import tickets
 from helpdesk.extensions import db
 from helpdesk.models import Message, Ticket
 from helpdesk.models.selfservice import SatisfactionRating
+from tests.support.live import emitted_through_redis
 from workers.worker import run as run_worker
 
 
@@ -32,29 +33,6 @@ def solve(ticket, agent) -> None:
     tickets.reply(ticket, agent, "Fixed it for you.")
     tickets.set_status(ticket, "solved", agent)
     db.session.commit()
-
-
-def emitted_through_redis(app):
-    """Subscribe to the Socket.IO message queue; return a function listing what was emitted since."""
-    import json
-
-    import redis
-
-    from helpdesk.messagequeue import MessageQueue
-
-    pubsub = redis.Redis.from_url(app.config["REDIS_URL"]).pubsub(ignore_subscribe_messages=True)
-    pubsub.subscribe("flask-socketio")
-    pubsub.get_message(timeout=1)
-
-    def received() -> list[dict]:
-        events = []
-        while (message := pubsub.get_message(timeout=0.5)) is not None:
-            data = json.loads(message["data"])
-            # Emits made together travel as one message (helpdesk.messagequeue.MessageQueue).
-            events += data["items"] if data.get("method") == MessageQueue.BATCH else [data]
-        return events
-
-    return received
 
 
 def one_click_links(mail) -> dict[int, str]:

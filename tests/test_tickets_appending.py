@@ -246,7 +246,8 @@ def test_the_chat_service_takes_many_visitors_lines_and_leaves_the_rest(app):
 
 
 def test_the_chat_writer_stores_a_batch_in_one_statement_on_its_own_connection(app):
-    """On PostgreSQL the writer's connection is in autocommit, which is all-or-nothing only for one statement."""
+    """On PostgreSQL the writer's connection is in autocommit, which is all-or-nothing only for one statement,
+    and keeps the statement's generic plan."""
     from sqlalchemy import event
 
     from helpdesk.channels.chat import writer
@@ -263,6 +264,8 @@ def test_the_chat_writer_stores_a_batch_in_one_statement_on_its_own_connection(a
         if connection.dialect.name == "postgresql":
             assert connection.connection.dbapi_connection.autocommit
             assert len(statements) == 1  # the conversations, checks and writes of the whole batch
+            # The batch statement's plan is made once, not for every batch.
+            assert connection.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_generic_plan"
         else:
             assert connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
     finally:
