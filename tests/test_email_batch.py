@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import subprocess
+import sys
+import time
 from datetime import datetime
 
 import pytest
@@ -270,6 +274,43 @@ def test_reading_processes_run_below_the_importers_priority():
     """They read a batch ahead: the importer, not they, should get a core when both want one."""
     with Reader(processes=1, threshold=1) as reader:
         assert reader._start().submit(os.nice, 0).result() == min(19, os.nice(0) + READER_NICENESS)
+
+
+KILLED_IMPORTER = """
+import json, sys, time
+from multiprocessing import forkserver
+from helpdesk.channels.email.reading import Reader
+
+reader = Reader(processes=2, threshold=1)
+pool = reader._start()
+assert [part.result() for part in [pool.submit(sum, [n]) for n in range(4)]] == [0, 1, 2, 3]
+print(json.dumps([*pool._processes, forkserver._forkserver._forkserver_pid]), flush=True)
+time.sleep(60)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_reading_processes_end_when_the_importer_is_killed():
+    """A SIGKILLed watcher must not leave its forkserver and reading processes behind (one set per kill)."""
+    importer = subprocess.Popen([sys.executable, "-c", KILLED_IMPORTER], stdout=subprocess.PIPE, text=True,
+                                cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    try:
+        pids = json.loads(importer.stdout.readline())
+        assert len(pids) == 3 and all(_running(pid) for pid in pids)
+    finally:
+        importer.kill()
+        importer.wait()
+    deadline = time.monotonic() + 10
+    while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [pid for pid in pids if _running(pid)] == []
 
 
 HOSTILE = (

@@ -13,9 +13,11 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 
 from helpdesk.channels.email.classify import Classification, classify
 from helpdesk.channels.email.parse import ParsedEmail, parse_message
@@ -68,12 +70,34 @@ def read_many(raws: list[bytes], own_addresses: frozenset[str]) -> list[Reading]
 READER_NICENESS = 10
 
 
+def _start_worker(importer_alive: Connection) -> None:
+    """Set up a reading process: below the importer's priority, and gone as soon as the importer is."""
+    _yield_to_importer()
+    threading.Thread(target=_exit_with_importer, args=(importer_alive,), name="importer-alive", daemon=True).start()
+
+
 def _yield_to_importer() -> None:
     """Lower this reading process's CPU priority: it reads a batch ahead, the importer must not wait for a core."""
     try:
         os.nice(READER_NICENESS)
     except OSError:  # not allowed here: read at the same priority
         log.warning("could not lower a mail reading process's priority")
+
+
+def _exit_with_importer(importer_alive: Connection) -> None:
+    """Wait until the importer's end of the pipe closes, then end this process.
+
+    A worker waits for work on a queue whose pipe it holds both ends of, so it
+    never sees the importer go. When the importer stops normally it stops its
+    workers first; when it is killed (SIGKILL, the OOM killer) nothing would,
+    and each killed watcher left a forkserver and its workers behind for good.
+    The importer's death closes the pipe's only writing end, so this read ends.
+    """
+    try:
+        importer_alive.recv_bytes()
+    except (EOFError, OSError):
+        pass
+    os._exit(0)
 
 
 class Reader:
@@ -88,6 +112,8 @@ class Reader:
         self.processes = max(0, (os.cpu_count() or 1) - 1) if processes is None else processes
         self.threshold = threshold
         self._pool: ProcessPoolExecutor | None = None
+        #: A pipe that only this process writes to, and never does: the workers end when it closes (_start_worker).
+        self._alive: tuple[Connection, Connection] | None = None
         #: Set when a worker process died: the rest of the run reads inline.
         self.broken = False
 
@@ -108,8 +134,9 @@ class Reader:
             # workers import only the reading code, once.
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload([__name__])
+            self._alive = context.Pipe(duplex=False)
             self._pool = ProcessPoolExecutor(max_workers=self.processes, mp_context=context,
-                                             initializer=_yield_to_importer)
+                                             initializer=_start_worker, initargs=(self._alive[0],))
         return self._pool
 
     def close(self) -> None:
@@ -117,6 +144,10 @@ class Reader:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        if self._alive is not None:
+            for end in self._alive:
+                end.close()
+            self._alive = None
 
     def __enter__(self) -> Reader:
         return self
