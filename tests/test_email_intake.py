@@ -101,6 +101,19 @@ def test_a_pass_of_many_batches_imports_each_in_order_and_moves_it(mailbox, monk
     assert {r.status for r in db.session.scalars(select(InboundEmail))} == {"imported"}
 
 
+def test_the_fetching_connection_refuses_a_folder_renumbered_since_the_pass_began(mailbox):
+    """A pass staged in a thread fetches on a second connection: its UIDs must mean what the pass's mean."""
+    with mailbox.client() as client:
+        uidvalidity = int(client.select_folder("INBOX")[b"UIDVALIDITY"])
+    fetcher = imap._fetcher("INBOX", uidvalidity)
+    try:
+        assert fetcher.fetch([1], ["BODY.PEEK[]"]) == {}
+    finally:
+        fetcher.logout()
+    with pytest.raises(imap.IMAPClientError, match="UIDVALIDITY"):
+        imap._fetcher("INBOX", uidvalidity + 1)
+
+
 def test_the_processed_folder_is_made_when_missing(mailbox, app):
     app.config["IMAP_PROCESSED_FOLDER"] = "Done"  # not one the test server makes itself
     with mailbox.client() as client:

@@ -12,7 +12,6 @@ import logging
 import secrets
 import socket
 import ssl
-import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
@@ -170,32 +169,49 @@ def sync(client: IMAPClient, reader: Reader | None = None) -> dict[str, int]:
         mailbox.waiting = len(uids)  # shown on the mailbox's health while the pass works through them
         db.session.commit()
     totals: dict[str, int] = {}
-    imap = threading.Lock()  # the stager fetches while the importer moves
+    # Staged in a thread of its own, the batches are fetched on a connection of their own too, so that
+    # the importer's MOVE of one batch and the fetch of the next do not wait for each other.
+    overlapped = staging.overlaps(len(batches))
 
     def stages() -> Iterator[tuple[Staged, int]]:
         staging_mailbox = db.session.get(Mailbox, mailbox.id)  # this session's own
-        waiting = len(uids)
-        for chunk in batches:
-            with imap:
-                data = client.fetch(chunk, ["BODY.PEEK[]", "INTERNALDATE"])
-            batch = [
-                Fetched(uid=uid, raw=data[uid][b"BODY[]"], internal_date=_aware(data[uid].get(b"INTERNALDATE")))
-                for uid in chunk
-                if uid in data and b"BODY[]" in data[uid]
-            ]
-            waiting -= len(chunk)
-            yield stage(staging_mailbox, uidvalidity, batch, reader), waiting
+        fetcher = _fetcher(mailbox.folder, uidvalidity) if overlapped else client
+        try:
+            waiting = len(uids)
+            for chunk in batches:
+                data = fetcher.fetch(chunk, ["BODY.PEEK[]", "INTERNALDATE"])
+                batch = [
+                    Fetched(uid=uid, raw=data[uid][b"BODY[]"], internal_date=_aware(data[uid].get(b"INTERNALDATE")))
+                    for uid in chunk
+                    if uid in data and b"BODY[]" in data[uid]
+                ]
+                waiting -= len(chunk)
+                yield stage(staging_mailbox, uidvalidity, batch, reader), waiting
+        finally:
+            if fetcher is not client:
+                _logout(fetcher)
 
     with staging.ahead(stages, len(batches)) as staged_batches:
         for staged, waiting in staged_batches:
             for status, count in finish(mailbox, staged, waiting).items():  # the last one records the pass
                 totals[status] = totals.get(status, 0) + count
-            with imap:
-                _move(client, [f.uid for f in staged.batch])
+            _move(client, [f.uid for f in staged.batch])
     if not batches:
         record_progress(mailbox, 0)
         db.session.commit()
     return totals
+
+
+def _fetcher(folder: str, uidvalidity: int) -> IMAPClient:
+    """Open a second connection on ``folder``, read-only, for fetching; raise if its UIDs are not ``uidvalidity``'s."""
+    client = connect()
+    try:
+        if int(client.select_folder(folder, readonly=True)[b"UIDVALIDITY"]) != uidvalidity:
+            raise IMAPClientError(f"the UIDVALIDITY of {folder} changed during the pass")
+    except BaseException:
+        _logout(client)
+        raise
+    return client
 
 
 def _aware(value):

@@ -33,7 +33,7 @@ def ahead(stages: Callable[[], Iterator[tuple[Staged, int]]], batches: int
     (IDLE's usual wake-up: one new message), where there is nothing to
     overlap and the thread would only add its hand-over to the latency.
     """
-    if batches <= 1 or db.engine.dialect.name != "postgresql":
+    if not overlaps(batches):
         yield _one_ahead(stages())
         return
     stager = _Stager(current_app._get_current_object(), stages)
@@ -41,6 +41,11 @@ def ahead(stages: Callable[[], Iterator[tuple[Staged, int]]], batches: int
         yield iter(stager)
     finally:
         stager.stop()
+
+
+def overlaps(batches: int) -> bool:
+    """Say whether ``ahead`` stages these batches in a thread of its own, at the same time as it imports."""
+    return batches > 1 and db.engine.dialect.name == "postgresql"
 
 
 def _one_ahead(items: Iterator) -> Iterator:
