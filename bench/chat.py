@@ -67,9 +67,13 @@ class Desk:
         self.workdir, self.mode = workdir, mode
         self.ports = [free_port() for _ in range(servers)]
         self.procs: list[stack.Process | None] = [None] * servers
-        self.tokens = self._agents(agents)
-        for n in range(servers):
-            self.start(n)
+        try:
+            self.tokens = self._agents(agents)
+            for n in range(servers):
+                self.start(n)
+        except BaseException:  # a server that never listened must not outlive the run
+            self.stop()
+            raise
 
     def _agents(self, count: int) -> list[str]:
         from helpdesk.extensions import db
