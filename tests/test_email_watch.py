@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from helpdesk.extensions import db
-from helpdesk.models import Message, Ticket
+from helpdesk.models import Mailbox, Message, Ticket
 from tests.support.dovecot import DovecotServer, dovecot_binary
 from tests.support.servers import ROOT
 from tests.test_email_intake import mail
@@ -92,3 +92,35 @@ def test_killed_watcher_loses_and_duplicates_nothing(app, migrated, dovecot):
     assert db.session.scalar(select(func.count(Message.id))) == total
     subjects = db.session.scalars(select(Ticket.subject)).all()
     assert sorted(subjects) == sorted(f"Order {n}" for n in range(total))
+
+
+def test_mail_server_killed_mid_pass_loses_and_duplicates_nothing(app, migrated, dovecot):
+    """Dovecot dies while the watcher works through a backlog; once it is back, the watcher finishes the job."""
+    total = 400
+    with dovecot.client() as client:
+        for n in range(total):
+            client.append("INBOX", mail(subject=f"Backlog {n}", message_id=f"<b{n}@example.com>",
+                                        sender=f"c{n % 50}@example.com"))
+    watcher = start_watcher(migrated, dovecot)
+    try:
+        wait_until(lambda: tickets_count() > 0, timeout=60)
+        dovecot.crash()
+        imported_when_killed = tickets_count()
+        time.sleep(1.5)  # the watcher meets the dead server, records it and backs off
+        dovecot.start()
+        wait_until(lambda: tickets_count() == total, timeout=90)
+        assert watcher.poll() is None  # it reconnected: a dead server is not fatal
+    finally:
+        watcher.terminate()
+        watcher.wait(15)
+    assert 0 < imported_when_killed < total  # the kill did land mid-pass
+    assert db.session.scalar(select(func.count(Message.id))) == total
+    subjects = db.session.scalars(select(Ticket.subject)).all()
+    assert sorted(subjects) == sorted(f"Backlog {n}" for n in range(total))
+    mailbox = db.session.scalar(select(Mailbox))
+    # The failure was recorded for the mailbox's health, and cleared by the passes that followed.
+    assert mailbox.last_error_at is not None and mailbox.last_success_at > mailbox.last_error_at
+    assert mailbox.last_error is None
+    with dovecot.client() as client:  # committed before the kill but not moved: moved after it
+        assert client.select_folder("INBOX")[b"EXISTS"] == 0
+        assert client.select_folder("Processed")[b"EXISTS"] == total

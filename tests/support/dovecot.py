@@ -97,6 +97,7 @@ class DovecotServer:
         self.process = subprocess.Popen(
             [binary, "-F", "-c", str(self.root / "dovecot.conf")],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group: crash() kills the master and every imap process
         )
         try:
             wait_for_port(self.port, timeout=20, process=self.process)
@@ -114,6 +115,12 @@ class DovecotServer:
                 self.process.kill()
                 self.process.wait(10)
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def crash(self) -> None:
+        """SIGKILL Dovecot and all its processes, as a machine or OOM kill would; start() brings it back, mail kept."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
 
     def client(self):
         """Return a logged-in IMAPClient (for tests that append or inspect mail)."""
