@@ -181,11 +181,11 @@ def round_trip(workdir: Path, case: str, visitors: int, rate: float, seconds: fl
                  [s["started"] for s in started], [s["failed"] for s in started], [s["seconds"] for s in started],
                  rss_started, rate, seconds, stack.load_average())
         load_measure = stack.load_average()
-        cpu = desk.cpu_seconds()
+        cpu, ticks = desk.cpu_seconds(), machine.cpu_ticks()
         for load in loads:
             load.go()
         results = _phase(loads)
-        cpu = desk.cpu_seconds() - cpu
+        cpu, steal = desk.cpu_seconds() - cpu, machine.steal_percent(ticks, machine.cpu_ticks())
         load_after = stack.load_average()
     finally:
         for load in loads:
@@ -200,7 +200,7 @@ def round_trip(workdir: Path, case: str, visitors: int, rate: float, seconds: fl
               "rate_goal": rate, "rate": round(sum(r["rate"] for r in results), 1), "seconds": seconds,
               "sent": sum(r["sent"] for r in results), "errors": sum(r["errors"] for r in results),
               "error_samples": [e for r in results for e in r["error_samples"]][:5],
-              "server_cpu_ms_per_message": round(1000 * cpu / max(1, len(acked)), 2),
+              "server_cpu_ms_per_message": round(1000 * cpu / max(1, len(acked)), 2), "steal_percent": steal,
               "ack": stack.stats(acked), "delivery": stack.stats(delivered),
               "rss_kib": {"before": rss_0, "idle": rss_idle, "started": rss_started},
               "per_connection_kib": round((rss_idle - rss_0) / n, 1) if n else None,
@@ -328,7 +328,8 @@ def markdown(report: dict) -> str:
                     f"ms (max {a.get('max_ms', 0):.0f}); to the agent p50 {d.get('p50_ms', 0):.1f}, p99 "
                     f"{d.get('p99_ms', 0):.1f} ms ({d.get('count', 0):,}/{r['sent']:,}); {r['errors']} errors; "
                     f"RSS +{r['per_connection_kib']:g} KiB/connection idle, +{r['per_conversation_kib']:g} KiB "
-                    f"with a conversation; server CPU {r['server_cpu_ms_per_message']:g} ms/message")
+                    f"with a conversation; server CPU {r['server_cpu_ms_per_message']:g} ms/message; CPU steal "
+                    f"{r['steal_percent']:g}%")
         lines.append(f"| {r['case']} | {text} | {r['goal'] or '(comparison)'} | "
                      f"{met if r['goal'] else '–'} | {load} |")
     return "\n".join(lines) + "\n"

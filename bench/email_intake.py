@@ -135,7 +135,7 @@ def throughput(redis_url: str, attachments: str, count: int, profile: bool) -> d
         log.info("intake: fetching (load %s, calibration loop %.0f ms) ...", load, speed)
         with app.app_context():
             tune_gc()  # as ``mail fetch`` and ``mail watch`` do
-            cpu = machine.CpuAccount().start()
+            cpu, ticks = machine.CpuAccount().start(), machine.cpu_ticks()
             started = time.perf_counter()
             if profile:
                 import cProfile
@@ -147,18 +147,19 @@ def throughput(redis_url: str, attachments: str, count: int, profile: bool) -> d
             else:
                 counts = imap.fetch_once()
             seconds = time.perf_counter() - started
-            spent = cpu.stop()
+            spent, steal = cpu.stop(), machine.steal_percent(ticks, machine.cpu_ticks())
         tickets, messages = _ticket_counts(app)
         rate = count / seconds
         log.info("intake: %s in %.1fs: %.0f messages/s; %d tickets, %d messages", counts, seconds, rate,
                  tickets, messages)
         cpu_ms = {kind: round(s * 1000 / count, 3) for kind, s in spent.items()}
         speed_after = machine.calibrate()
-        log.info("intake: CPU ms per message: %s; calibration loop %.0f ms after", cpu_ms, speed_after)
+        log.info("intake: CPU ms per message: %s; calibration loop %.0f ms after; steal %.1f%%", cpu_ms, speed_after,
+                 steal)
         return {"case": "throughput", "messages": count, "average_bytes": round(sum(map(len, bag)) / count),
                 "seconds": round(seconds, 2), "messages_per_second": round(rate, 1), "counts": counts,
                 "tickets": tickets, "stored_messages": messages, "cpu_ms_per_message": cpu_ms,
-                "calibration_ms": [speed, speed_after], "load_before": load,
+                "calibration_ms": [speed, speed_after], "steal_percent": steal, "load_before": load,
                 "load_after": stack.load_average(), "goal": f">= {THROUGHPUT_GOAL:g} messages/s",
                 "meets_goal": rate >= THROUGHPUT_GOAL and messages == count}
     finally:
@@ -367,7 +368,7 @@ def markdown(report: dict) -> str:
         met = "yes" if r["meets_goal"] else "**no**"
         if r["case"] == "throughput":
             text = f"{r['messages']:,} messages ({r['average_bytes']:,} B avg) in {r['seconds']} s: " \
-                   f"**{r['messages_per_second']:.0f} messages/s**"
+                   f"**{r['messages_per_second']:.0f} messages/s** (CPU steal {r['steal_percent']:g}%)"
         elif r["case"] == "latency":
             e, o = r["end_to_end"], r["our_share"]
             text = f"APPEND → console p50 **{e['p50_ms']:.0f} ms**, p99 **{e['p99_ms']:.0f} ms** " \

@@ -93,6 +93,21 @@ def proc_stat(path: str) -> tuple[str, float] | None:
     return stat[stat.index("(") + 1 : stat.rindex(")")], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """Return the machine's (steal, total) CPU ticks so far, all CPUs together, from /proc/stat (zeros elsewhere)."""
+    line = _read("/proc/stat").split("\n", 1)[0].split()
+    if not line or line[0] != "cpu":
+        return 0, 0
+    ticks = [int(field) for field in line[1:9]]  # user nice system idle iowait irq softirq steal
+    return ticks[7], sum(ticks)
+
+
+def steal_percent(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """Return the share of CPU time the hypervisor gave to others between two ``cpu_ticks()`` readings."""
+    total = after[1] - before[1]
+    return round(100 * (after[0] - before[0]) / total, 1) if total > 0 else 0.0
+
+
 def _process_cpu() -> dict[int, tuple[str, float]]:
     """Return each live process's command name and CPU seconds so far, by pid."""
     found = {int(entry.name): proc_stat(f"{entry}/stat") for entry in Path("/proc").iterdir() if entry.name.isdigit()}
