@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from sqlalchemy import func, select
 
@@ -9,6 +11,7 @@ from helpdesk.channels.email import imap
 from helpdesk.channels.email.intake import import_bytes
 from helpdesk.extensions import db
 from helpdesk.models import InboundEmail, Mailbox, Message, Ticket
+from helpdesk.runtime import GC_THRESHOLDS
 from tests.conftest import corpus
 from tests.support.dovecot import DovecotServer, dovecot_binary
 
@@ -99,6 +102,20 @@ def test_a_pass_of_many_batches_imports_each_in_order_and_moves_it(mailbox, monk
     row = db.session.scalar(select(Mailbox))
     assert row.waiting == 0 and row.last_uid == max(r.uid for r in db.session.scalars(select(InboundEmail)))
     assert {r.status for r in db.session.scalars(select(InboundEmail))} == {"imported"}
+
+
+def test_mail_fetch_sets_the_collector_up_as_the_long_running_processes_do(mailbox, app):
+    """``mail fetch`` and ``mail watch`` call tune_gc: a large pass builds thousands of objects per batch."""
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        mailbox.append(mail())
+        result = app.test_cli_runner().invoke(args=["mail", "fetch"])
+        assert result.exit_code == 0 and "1 imported" in result.output
+        assert gc.get_threshold() == GC_THRESHOLDS and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
 
 
 def test_the_fetching_connection_refuses_a_folder_renumbered_since_the_pass_began(mailbox):
