@@ -118,6 +118,27 @@ def test_mail_fetch_sets_the_collector_up_as_the_long_running_processes_do(mailb
         gc.set_threshold(*before)
 
 
+def test_a_server_allowing_one_connection_gets_the_pass_on_one(app, monkeypatch, caplog):
+    """A multi-batch pass on PostgreSQL fetches on a second connection; refused one, it shares the first."""
+    monkeypatch.setattr(imap, "BATCH", 3)
+    server = DovecotServer(max_connections=1).start()
+    try:
+        app.config["IMAP_PORT"] = server.port
+        with server.client() as client:
+            for n in range(7):
+                client.append("INBOX", mail(subject=f"Limited {n}", message_id=f"<l{n}@example.com>",
+                                            sender=f"l{n}@example.com"))
+        assert imap.fetch_once() == {"imported": 7}
+        with server.client() as client:
+            assert client.select_folder("INBOX")[b"EXISTS"] == 0
+            assert client.select_folder("Processed")[b"EXISTS"] == 7
+    finally:
+        server.stop()
+    assert count(Ticket) == 7
+    second_refused = [r for r in caplog.records if "no second IMAP connection" in r.getMessage()]
+    assert len(second_refused) == (1 if db.engine.dialect.name == "postgresql" else 0)
+
+
 def test_the_fetching_connection_refuses_a_folder_renumbered_since_the_pass_began(mailbox):
     """A pass staged in a thread fetches on a second connection: its UIDs must mean what the pass's mean."""
     with mailbox.client() as client:

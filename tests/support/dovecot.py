@@ -63,6 +63,9 @@ service stats {{
     mode = 0666
   }}
 }}
+protocol imap {{
+  mail_max_userip_connections = {max_connections}
+}}
 """
 
 
@@ -74,8 +77,9 @@ def dovecot_binary() -> str | None:
 class DovecotServer:
     """Dovecot serving IMAP for ``user``/``password`` on a free port, data in a temp folder."""
 
-    def __init__(self, user: str = "support@helpdesk.test", password: str = "imap-secret"):
-        self.user, self.password = user, password
+    def __init__(self, user: str = "support@helpdesk.test", password: str = "imap-secret", max_connections: int = 10):
+        """``max_connections``: how many IMAP sessions the user may hold at once (Dovecot's default is 10)."""
+        self.user, self.password, self.max_connections = user, password, max_connections
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="dovecot-"))
         self.process: subprocess.Popen | None = None
@@ -92,7 +96,7 @@ class DovecotServer:
         (self.root / "users").write_text(f"{self.user}:{{PLAIN}}{self.password}\n")
         (self.root / "dovecot.conf").write_text(CONFIG.format(
             root=self.root, port=self.port, uid=mail_user.pw_uid, gid=mail_user.pw_gid,
-            login_user="dovenull", internal_user="dovecot",
+            login_user="dovenull", internal_user="dovecot", max_connections=self.max_connections,
         ))
         self.process = subprocess.Popen(
             [binary, "-F", "-c", str(self.root / "dovecot.conf")],

@@ -12,9 +12,11 @@ import logging
 import secrets
 import socket
 import ssl
+import threading
 import time
 import weakref
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from datetime import UTC
 
 from flask import current_app
@@ -170,16 +172,19 @@ def sync(client: IMAPClient, reader: Reader | None = None) -> dict[str, int]:
         db.session.commit()
     totals: dict[str, int] = {}
     # Staged in a thread of its own, the batches are fetched on a connection of their own too, so that
-    # the importer's MOVE of one batch and the fetch of the next do not wait for each other.
+    # the importer's MOVE of one batch and the fetch of the next do not wait for each other. Where the
+    # server allows no second connection, the two share this one, taking turns.
     overlapped = staging.overlaps(len(batches))
+    turns = threading.Lock()
 
     def stages() -> Iterator[tuple[Staged, int]]:
         staging_mailbox = db.session.get(Mailbox, mailbox.id)  # this session's own
-        fetcher = _fetcher(mailbox.folder, uidvalidity) if overlapped else client
+        fetcher = (_fetcher(mailbox.folder, uidvalidity) if overlapped else None) or client
         try:
             waiting = len(uids)
             for chunk in batches:
-                data = fetcher.fetch(chunk, ["BODY.PEEK[]", "INTERNALDATE"])
+                with turns if fetcher is client else nullcontext():
+                    data = fetcher.fetch(chunk, ["BODY.PEEK[]", "INTERNALDATE"])
                 batch = [
                     Fetched(uid=uid, raw=data[uid][b"BODY[]"], internal_date=_aware(data[uid].get(b"INTERNALDATE")))
                     for uid in chunk
@@ -195,16 +200,24 @@ def sync(client: IMAPClient, reader: Reader | None = None) -> dict[str, int]:
         for staged, waiting in staged_batches:
             for status, count in finish(mailbox, staged, waiting).items():  # the last one records the pass
                 totals[status] = totals.get(status, 0) + count
-            _move(client, [f.uid for f in staged.batch])
+            with turns:
+                _move(client, [f.uid for f in staged.batch])
     if not batches:
         record_progress(mailbox, 0)
         db.session.commit()
     return totals
 
 
-def _fetcher(folder: str, uidvalidity: int) -> IMAPClient:
-    """Open a second connection on ``folder``, read-only, for fetching; raise if its UIDs are not ``uidvalidity``'s."""
-    client = connect()
+def _fetcher(folder: str, uidvalidity: int) -> IMAPClient | None:
+    """Open a second connection on ``folder``, read-only, for fetching; raise if its UIDs are not ``uidvalidity``'s.
+
+    None when the server refuses it (a limit on connections per user, say): the pass then fetches on its own.
+    """
+    try:
+        client = connect()
+    except NETWORK_ERRORS as exc:
+        log.warning("no second IMAP connection for fetching (%s); fetching on the watcher's own", exc)
+        return None
     try:
         if int(client.select_folder(folder, readonly=True)[b"UIDVALIDITY"]) != uidvalidity:
             raise IMAPClientError(f"the UIDVALIDITY of {folder} changed during the pass")
