@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
@@ -17,6 +18,18 @@ from tests.support.servers import RedisServer, free_port
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 CORPORA = SHARED / "corpora"
+
+
+def pytest_unconfigure(config) -> None:
+    """Silence logging once the run is over.
+
+    The apps under test leave daemon threads behind (the presence heartbeat,
+    the Socket.IO message queue's listener) that keep retrying the session's
+    Redis after it has stopped, and say so in the log. After the run their
+    warnings would only be written, half-way through the interpreter's exit,
+    into streams pytest has closed ("--- Logging error ---").
+    """
+    logging.disable(logging.CRITICAL)
 
 
 def _database_url(tmp_root: Path) -> str:
