@@ -56,3 +56,23 @@ def test_invalid_setting_stops_start_up_naming_the_variable(flask_cli):
     assert bad.stderr.strip().splitlines()[-1].startswith("configuration error: HELPDESK_BUSINESS_HOURS=")
     zone = flask_cli("demo", "seed", env={"HELPDESK_TIMEZONE": "Mars/Olympus"})
     assert zone.returncode != 0 and "HELPDESK_TIMEZONE" in zone.stderr
+
+
+UPGRADE_IN_PROCESS = """
+from flask_migrate import upgrade
+from helpdesk import create_app
+from helpdesk.channels.email import imap
+
+app = create_app()
+with app.app_context():
+    upgrade()  # as the launcher does before it serves
+imap.log.warning("still heard after the upgrade")
+"""
+
+
+def test_an_upgrade_in_process_leaves_the_apps_loggers_on(migrated):
+    """Alembic's logging set-up used to disable every logger that existed before it ran (the launcher's, the tests')."""
+    done = subprocess.run([sys.executable, "-c", UPGRADE_IN_PROCESS], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **migrated}, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "still heard after the upgrade" in done.stderr  # in alembic's format: its set-up owns the root handler
