@@ -7,6 +7,7 @@ or RQ worker reach clients connected to every web process.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import queue
 import threading
@@ -151,6 +152,11 @@ ticket_changed.prefetch = _load_tickets  # see helpdesk.effects: one load per co
 #: work: 1,000 chats at 500 messages/s made 10,000 frames/s to 20 consoles at 1 s, and
 #: their bursts held up acks. The chat's own ``message`` event is not delayed.
 TOUCH_SECONDS = 5.0
+#: And one process announces at most this many such tickets a second, the longest waiting first.
+#: At 5 s each, 1,000 live chats still made 200 announcements a second, each a frame to every
+#: console: a sixth of the server's work per chat message (docs/benchmarks.md), and more rows a
+#: second than anyone reads. Changes other than a new message are never held back.
+TOUCH_RATE = 40.0
 #: Most live events one background pass sends before letting other greenlets run.
 CHUNK = 50
 #: How often the announcer looks for tickets due: the first touch of a ticket waits at most this long.
@@ -161,13 +167,18 @@ class TouchSchedule:
     """When to announce touched tickets: at once the first time, then at most once every ``every`` seconds.
 
     Each ticket keeps its own schedule, so the announcements are spread out
-    rather than sent in bursts. Times are the caller's ``now`` (monotonic).
+    rather than sent in bursts, and no more than ``rate`` go out a second (a
+    second's worth may go at once): beyond that the tickets take turns, the
+    one due longest first. Times are the caller's ``now`` (monotonic).
     """
 
-    def __init__(self, every: float):
+    def __init__(self, every: float, rate: float = TOUCH_RATE):
         self.every = every
+        self.rate = rate
         self._due: dict[int, tuple[float, str]] = {}  # ticket id -> (when to announce it, change)
         self._announced: dict[int, float] = {}  # ticket id -> when last announced, kept for ``every``
+        self._allowance = rate  # announcements that may go now
+        self._taken_at: float | None = None
 
     def touch(self, ticket_id: int, change: str, now: float) -> None:
         """Note that the ticket changed; touches before its announcement make one."""
@@ -176,10 +187,15 @@ class TouchSchedule:
         self._due[ticket_id] = (when, change)
 
     def take_due(self, now: float) -> dict[int, str]:
-        """Return the tickets due (ticket id -> latest change), counted as announced at ``now``."""
-        due = {ticket_id: change for ticket_id, (when, change) in self._due.items() if when <= now}
-        for ticket_id in due:
-            del self._due[ticket_id]
+        """Return the tickets to announce now (ticket id -> latest change), counted as announced at ``now``."""
+        if self._taken_at is not None:
+            self._allowance = min(self.rate, self._allowance + (now - self._taken_at) * self.rate)
+        self._taken_at = now
+        ready = [(when, ticket_id) for ticket_id, (when, _) in self._due.items() if when <= now]
+        if len(ready) > self._allowance:
+            ready = heapq.nsmallest(int(self._allowance), ready)
+        self._allowance -= len(ready)
+        due = {ticket_id: self._due.pop(ticket_id)[1] for _, ticket_id in ready}
         self._announced = {ticket_id: at for ticket_id, at in self._announced.items() if at > now - self.every}
         self._announced.update(dict.fromkeys(due, now))
         return due

@@ -97,3 +97,25 @@ def test_each_ticket_keeps_its_own_schedule_and_the_latest_change():
     assert schedule.take_due(now=5.0) == {1: "updated"}
     assert schedule.take_due(now=60.0) == {}
     assert schedule._announced == {}  # forgotten once the interval has passed
+
+
+def test_no_more_than_the_rate_go_out_and_the_longest_waiting_go_first():
+    schedule = TouchSchedule(every=5.0, rate=2.0)
+    for ticket_id in (3, 1, 2):
+        schedule.touch(ticket_id, "message", now=10.0 + ticket_id)
+    assert schedule.take_due(now=20.0) == {1: "message", 2: "message"}  # a second's worth at once
+    schedule.touch(4, "message", now=20.0)
+    assert schedule.take_due(now=20.0) == {}  # none left until the allowance refills
+    assert schedule.take_due(now=20.25) == {}
+    assert schedule.take_due(now=20.5) == {3: "message"}  # due since 13, before 4 (due since 20)
+    assert schedule.take_due(now=21.0) == {4: "message"}
+
+
+def test_the_allowance_saves_up_no_more_than_one_second():
+    schedule = TouchSchedule(every=5.0, rate=2.0)
+    assert schedule.take_due(now=0.0) == {}
+    for ticket_id in range(1, 6):
+        schedule.touch(ticket_id, "message", now=1.0)
+    assert schedule.take_due(now=100.0) == {1: "message", 2: "message"}  # not 200 seconds' worth
+    assert len(schedule.take_due(now=101.0)) == 2
+    assert len(schedule.take_due(now=102.0)) == 1
