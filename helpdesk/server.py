@@ -2,10 +2,20 @@
 
 Monkey-patching must come before anything else imports sockets or threads,
 which is why ``flask serve`` starts this module in a fresh interpreter.
+
+gevent's greenlet tree tracking is off. With it on, every greenlet spawned
+keeps its spawner's stack (ten frame records) and its tree's locals for as
+long as it lives, and Engine.IO spawns one per socket for every ping cycle,
+which sleeps out the 25 s interval: with 5,000 sockets that was 200
+greenlets a second whose records all outlived the collector's first
+generation, to be collected later in the slow ones (docs/benchmarks.md).
+Nothing here reads ``spawning_stack`` or ``spawn_tree_locals``.
 """
 
+from gevent import config as gevent_config
 from gevent import monkey
 
+gevent_config.track_greenlet_tree = False
 monkey.patch_all()
 
 import argparse  # noqa: E402

@@ -18,3 +18,12 @@ def test_the_server_freezes_its_start_up_objects_and_collects_young_objects_less
     before, frozen, thresholds = json.loads(out.stdout.strip().splitlines()[-1])
     assert before == 0 and frozen > 10_000  # the modules and objects built so far are out of the collector's sight
     assert thresholds == [20_000, 20, 20]
+
+
+def test_the_server_keeps_no_spawning_stack_for_its_greenlets():
+    """Engine.IO spawns a greenlet per socket and ping cycle; each kept ten frame records for 25 s (benchmarks.md)."""
+    probe = ("import json, gevent, helpdesk.server; g = gevent.spawn(lambda: None); g.join(); "
+             "print(json.dumps([gevent.config.track_greenlet_tree, g.spawning_stack is None]))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [False, True]
