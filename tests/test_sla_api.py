@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.test_api import Contract, assert_error
@@ -64,3 +66,36 @@ def test_bad_policies_are_refused(as_admin, body):
     response = as_admin.post("/sla-policies", json=body)
     assert response.status_code == 400
     assert response.get_json()["error"]["code"] in ("unknown_field", "invalid_value", "missing_field")
+
+
+def test_a_new_desks_first_requests_at_once_create_the_default_policies_once(app):
+    """Each of a new desk's first transactions found no policy and created the defaults (12 copies in a benchmark)."""
+    import threading
+
+    from helpdesk.extensions import db
+    from helpdesk.models import SlaPolicy
+    from helpdesk.sla import policies
+
+    first_created, names = threading.Event(), []
+
+    def first():
+        with app.app_context():
+            policies.ensure_defaults()
+            first_created.set()
+            time.sleep(0.5)  # the second transaction looks meanwhile
+            db.session.commit()
+
+    def second():
+        first_created.wait(10)
+        with app.app_context():
+            names.extend(p.name for p in policies.ordered())
+            db.session.commit()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert names == ["Urgent", "Chat", "VIP", "Default"]  # it waited for the first's, and made none of its own
+    db.session.rollback()
+    assert db.session.scalar(db.select(db.func.count(SlaPolicy.id))) == 4

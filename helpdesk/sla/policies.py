@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select, text, update
 
 from helpdesk import txcache
 from helpdesk.extensions import db
@@ -81,9 +81,36 @@ def default_policies() -> list[dict]:
     ]
 
 
+#: The PostgreSQL advisory lock a transaction takes before it creates the default policies.
+DEFAULTS_LOCK = 0x48445F534C41  # "HD_SLA"
+
+
+def _policy_count() -> int:
+    return db.session.scalar(select(func.count(SlaPolicy.id)))
+
+
+def _one_at_a_time() -> None:
+    """Make other transactions that get here wait until this one ends."""
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DEFAULTS_LOCK})
+    else:  # SQLite: a write, even of no row, takes the database's write lock until the commit
+        connection.execute(update(SlaPolicy).where(false()).values(position=SlaPolicy.position))
+
+
 def ensure_defaults() -> None:
-    """Create the default policies when there are none (a new desk, a fresh test database)."""
-    if db.session.scalar(select(func.count(SlaPolicy.id))):
+    """Create the default policies when there are none (a new desk, a fresh test database).
+
+    A new desk's first requests often come together (a chat widget's first
+    visitors, a mailbox's backlog), and each found no policy and created the
+    defaults: the chat benchmark's desk had every default twelve times. The
+    transactions that find none now take turns and look again once it is
+    their turn, so the defaults are created once.
+    """
+    if _policy_count():
+        return
+    _one_at_a_time()
+    if _policy_count():
         return
     for position, values in enumerate(default_policies()):
         db.session.add(SlaPolicy(position=position * 10, **values))
