@@ -312,6 +312,7 @@ def test_transfer_to_an_agent_and_to_a_team(server, clients, online):
     assert alice.call("transfer", {"conversation_id": cid, "agent": "bob@helpdesk.test"}) == {}
     handed = bob_socket.wait_for("chat_request")
     assert handed["conversation_id"] == cid and handed["transfer_from"] == "Alice Agent"
+    assert handed["message"]["body"] == "My order did not arrive"  # the chat's first message, as when offered
     assert customer.wait_for("agent", lambda d: d["name"] == "Bob Agent")
     assert alice.wait_for("chat_state", lambda d: d["agent"] == "bob@helpdesk.test")["state"] == "active"
     assert bob_socket.call("message", {"conversation_id": cid, "client_id": "b1", "body": "Bob here"})["id"]
@@ -324,7 +325,9 @@ def test_transfer_to_an_agent_and_to_a_team(server, clients, online):
     carol_socket = agent_client(server, clients, carol_token)
     assert bob_socket.call("transfer", {"conversation_id": cid, "team": "Nope"})["error"]["code"] == "not_found"
     assert bob_socket.call("transfer", {"conversation_id": cid, "team": "Billing"}) == {}
-    assert carol_socket.wait_for("chat_request")["conversation_id"] == cid
+    to_team = carol_socket.wait_for("chat_request")
+    assert to_team["conversation_id"] == cid and to_team["message"]["body"] == "My order did not arrive"
+    assert to_team["customer"]["email"] == "maria@example.com" and "transfer_from" not in to_team
     assert customer.wait_for("state", lambda d: d["state"] == "waiting")
     assert carol_socket.call("accept", {"conversation_id": cid})["conversation_id"] == cid
     ticket = fresh(Ticket)[0]
