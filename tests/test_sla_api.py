@@ -1,11 +1,16 @@
-"""GET and POST /api/v1/sla-policies, checked against the OpenAPI document."""
+"""SLA policies: GET and POST /api/v1/sla-policies, checked against the OpenAPI document, and the defaults."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
+from sqlalchemy import func, select
 
+from helpdesk.extensions import db
+from helpdesk.models import SlaPolicy
+from helpdesk.sla import policies
 from tests.test_api import Contract, assert_error
 
 
@@ -70,12 +75,6 @@ def test_bad_policies_are_refused(as_admin, body):
 
 def test_a_new_desks_first_requests_at_once_create_the_default_policies_once(app):
     """Each of a new desk's first transactions found no policy and created the defaults (12 copies in a benchmark)."""
-    import threading
-
-    from helpdesk.extensions import db
-    from helpdesk.models import SlaPolicy
-    from helpdesk.sla import policies
-
     first_created, names = threading.Event(), []
 
     def first():
@@ -98,4 +97,4 @@ def test_a_new_desks_first_requests_at_once_create_the_default_policies_once(app
         thread.join(30)
     assert names == ["Urgent", "Chat", "VIP", "Default"]  # it waited for the first's, and made none of its own
     db.session.rollback()
-    assert db.session.scalar(db.select(db.func.count(SlaPolicy.id))) == 4
+    assert db.session.scalar(select(func.count(SlaPolicy.id))) == 4

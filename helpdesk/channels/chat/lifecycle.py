@@ -52,7 +52,7 @@ def _request(conversation: Conversation, agent_id: int, first: Message | None = 
 
     The payload is built now, while the conversation, ticket, customer and
     first message are loaded: the commit expires them, and loading them again
-    afterwards was a third of the work of starting a chat.
+    afterwards was about a quarter of the CPU of starting a chat (docs/benchmarks.md).
     """
     if first is None:
         first = db.session.scalar(select(Message).where(Message.ticket_id == conversation.ticket_id)
