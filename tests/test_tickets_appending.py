@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import event, select, text
 
 from helpdesk import search, tickets
 from helpdesk.channels.chat import service
@@ -245,32 +246,71 @@ def test_the_chat_service_takes_many_visitors_lines_and_leaves_the_rest(app):
     assert db.session.get(Conversation, live.id).last_activity_at >= stored[0].created_at
 
 
-def test_the_chat_writer_stores_a_batch_in_one_statement_on_its_own_connection(app):
-    """On PostgreSQL the writer's connection is in autocommit, which is all-or-nothing only for one statement,
-    and keeps the statement's generic plan."""
-    from sqlalchemy import event
-
+@pytest.mark.parametrize("in_thread", [False, True], ids=["inline", "in-thread"])
+def test_the_chat_writer_stores_a_batch_on_its_own_connection(app, in_thread):
+    """On PostgreSQL the writer sends the batch's one statement in autocommit, with its generic plan, on a
+    connection of its own (in the server, from a thread of its own); SQLite's statements keep a transaction.
+    The session writes nothing; its commit sends the live events."""
     from helpdesk.channels.chat import writer
 
     conversation_ids = [chat(n).id for n in (30, 31, 32)]
     db.session.remove()
-    connection = writer._connect()
-    statements = []
-    event.listen(connection, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    storage = writer.storage_for(db.engine, in_thread=in_thread)
+    on_the_engine = []
+
+    def seen(connection, cursor, statement, *args):
+        on_the_engine.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
     try:
         batch = [writer._Waiting(service.VisitorLine(conversation_id, "w-1", f"Hello from {n}", None))
                  for n, conversation_id in enumerate(conversation_ids)]
-        writer._Writer._write(batch, connection)
-        if connection.dialect.name == "postgresql":
-            assert connection.connection.dbapi_connection.autocommit
-            assert len(statements) == 1  # the conversations, checks and writes of the whole batch
-            # The batch statement's plan is made once, not for every batch.
-            assert connection.exec_driver_sql("SHOW plan_cache_mode").scalar() == "force_generic_plan"
+        storage.write(batch)
+        if db.engine.dialect.name == "postgresql":
+            # Nothing written through the pool (here the live events that follow the commit read tickets).
+            assert not [sql for sql in on_the_engine if not sql.lstrip().startswith("SELECT")]
+            own = storage._connection
+            assert own.autocommit
+            assert own.execute("SHOW plan_cache_mode").fetchone()[0] == "force_generic_plan"
         else:
-            assert connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
+            assert storage._connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
     finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
         db.session.remove()
-        connection.close()
+        storage.close()
     assert all(waiting.ack and waiting.ack["id"] for waiting in batch)
     stored = db.session.scalars(select(Message).where(Message.client_id == "w-1")).all()
     assert sorted(m.body_text for m in stored) == ["Hello from 0", "Hello from 1", "Hello from 2"]
+
+
+def test_the_chat_writer_replaces_a_lost_connection(app):
+    """A batch on a connection the database dropped fails (its handlers then store their lines alone); the next
+    batch opens a new connection and is stored."""
+    from helpdesk.channels.chat import writer
+
+    conversation_id = chat(33).id
+    db.session.remove()
+    storage = writer.storage_for(db.engine, in_thread=db.engine.dialect.name == "postgresql")
+
+    def write(client_id: str) -> list:
+        batch = [writer._Waiting(service.VisitorLine(conversation_id, client_id, f"Line {client_id}", None))]
+        storage.write(batch)
+        return [waiting.ack for waiting in batch]
+
+    try:
+        assert write("r-1")[0]["id"]
+        if db.engine.dialect.name == "postgresql":
+            backend = storage._thread.apply(lambda: storage._connection.info.backend_pid)
+            db.session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+            db.session.commit()
+        else:
+            storage._connection.connection.dbapi_connection.close()
+        with pytest.raises(Exception):  # noqa: B017 (the driver's own error for a closed connection)
+            write("r-2")
+        assert write("r-3")[0]["id"]
+    finally:
+        db.session.remove()
+        storage.close()
+    assert sorted(m.client_id for m in db.session.scalars(
+        select(Message).where(Message.ticket_id == db.session.get(Conversation, conversation_id).ticket_id,
+                              Message.client_id.like("r-%")))) == ["r-1", "r-3"]

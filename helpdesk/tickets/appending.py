@@ -13,6 +13,7 @@ anything for it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -113,8 +114,10 @@ def append_customer_messages(lines: list[CustomerLine]) -> list[Appended | None]
     change follows the commit. It leaves to receive a ticket that must change
     (see ``_UNCHANGED``), an unknown visitor, and a client id stored before
     (receive returns that message) or twice among ``lines``. A client id
-    stored meanwhile by another process fails the unique index on (ticket_id,
-    client_id): the caller rolls back and asks again. The caller commits.
+    stored meanwhile by another process is left to receive too on PostgreSQL
+    (the INSERT's ON CONFLICT); elsewhere it fails the unique index on
+    (ticket_id, client_id), and the caller rolls back and asks again. The
+    caller commits.
 
     Under load this is the hot path of every chat message, so it costs few
     round trips: on PostgreSQL one statement (``one_statement``) checks and
@@ -134,7 +137,11 @@ def append_customer_messages(lines: list[CustomerLine]) -> list[Appended | None]
 
 
 def _appended(rows, bodies: list[str], now: datetime) -> list[Appended | None]:
-    """Return the Appended of each line taken, from (n, message id, ticket id, customer id, customer name) rows."""
+    """Return the Appended of each line taken, from (n, message id, ticket id, customer id, customer name) rows.
+
+    A customer without a name is named as ``Customer.display_name`` names them (the
+    statement on PostgreSQL does that in SQL, and so needs no query here).
+    """
     results: list[Appended | None] = [None] * len(bodies)
     for n, message_id, ticket_id, customer_id, name in rows:
         if not name:
@@ -195,21 +202,33 @@ def sql_list(constants: tuple[str, ...]) -> str:
     return ", ".join(f"'{word}'" for word in constants)
 
 
+def _first_identity(kind: str) -> str:
+    """SQL for a customer's first identity of ``kind``, as ``Customer.display_name`` takes it."""
+    assert kind.isidentifier()
+    return (f"(SELECT value FROM customer_identity WHERE customer_id = customer.id AND kind = '{kind}' "
+            f"ORDER BY id LIMIT 1)")
+
+
 #: The quick path on PostgreSQL after the caller's CTE ``line``: every check of
 #: ``_append_in_steps``, made in SQL, then the writes. Message ids are drawn before
 #: the INSERT, in line order (PostgreSQL evaluates a volatile output column after the
 #: sort), so each line knows its own; the ticket lock is taken in id order and
-#: re-checks the ticket's conditions under it, as _LOCK and _TOUCH do.
+#: re-checks the ticket's conditions under it, as _LOCK and _TOUCH do. A customer
+#: without a name is named as ``Customer.display_name`` names them.
+#:
+#: A client id already stored (before, by another process meanwhile, or earlier in
+#: the same batch) is left out by the INSERT's ON CONFLICT on the unique index of
+#: (ticket_id, client_id): one index probe per line, where a NOT EXISTS let the
+#: planner read all of a ticket's messages through the other index on ticket_id. Only
+#: the lines actually inserted (``stored``) get their event, search row and touch.
 _CHECK_AND_WRITE = f"""
 candidate AS MATERIALIZED (
-    SELECT line.*, identity.customer_id, customer.name
+    SELECT line.*, identity.customer_id,
+           coalesce(nullif(customer.name, ''), {_first_identity("email")}, {_first_identity("phone")},
+                    'Customer ' || customer.id) AS name
     FROM line
     JOIN customer_identity AS identity ON identity.kind = 'visitor' AND identity.value = line.visitor_hash
     JOIN customer ON customer.id = identity.customer_id
-    WHERE NOT EXISTS (SELECT 1 FROM message WHERE message.ticket_id = line.ticket_id
-                                              AND message.client_id = line.client_id)
-      AND NOT EXISTS (SELECT 1 FROM line AS earlier WHERE earlier.ticket_id = line.ticket_id
-                                                      AND earlier.client_id = line.client_id AND earlier.n < line.n)
 ),
 locked AS MATERIALIZED (
     SELECT ticket.id FROM ticket
@@ -226,24 +245,29 @@ taken AS MATERIALIZED (
     SELECT candidate.*, nextval(pg_get_serial_sequence('message', 'id')) AS id
     FROM candidate WHERE ticket_id IN (SELECT id FROM locked) ORDER BY n
 ),
-touched AS (
-    UPDATE ticket SET updated_at = :now, last_customer_message_at = coalesce(last_customer_message_at, :now)
-    WHERE id IN (SELECT id FROM locked)
-),
 message_rows AS (
     INSERT INTO message (id, ticket_id, author_type, author_customer_id, channel, internal, body_text,
                          created_at, client_id, meta)
     SELECT id, ticket_id, 'customer', customer_id, channel, false, body, :now, client_id, CAST(:meta AS json)
     FROM taken
+    ON CONFLICT (ticket_id, client_id) DO NOTHING
+    RETURNING id
+),
+stored AS MATERIALIZED (
+    SELECT taken.* FROM taken WHERE id IN (SELECT id FROM message_rows)
+),
+touched AS (
+    UPDATE ticket SET updated_at = :now, last_customer_message_at = coalesce(last_customer_message_at, :now)
+    WHERE id IN (SELECT ticket_id FROM stored)
 ),
 event_rows AS (
     INSERT INTO ticket_event (ticket_id, kind, actor_type, data, created_at)
     SELECT ticket_id, 'customer_message', 'customer', json_build_object('message_id', id, 'channel', channel), :now
-    FROM taken
+    FROM stored
 ),
 search_rows AS (
     INSERT INTO search_index (key, body, ticket_id)
-    SELECT {search.key_sql("message", "id")}, left(body, {search.MAX_BODY}), ticket_id FROM taken WHERE indexed
+    SELECT {search.key_sql("message", "id")}, left(body, {search.MAX_BODY}), ticket_id FROM stored WHERE indexed
 )"""
 
 #: The columns ``one_statement`` returns first, for ``append_in_one_statement``.
@@ -257,26 +281,33 @@ def one_statement(line: str, *, also: str = "", returning: str = TAKEN_COLUMNS) 
     client_id, channel, indexed (whether to index the body) and n (the line's
     number, from 1, as WITH ORDINALITY gives it), plus any the caller wants
     carried along; it may use the parameter ``:bodies``. ``also`` adds more
-    CTEs after the writes, which see the lines taken as ``taken``; the
-    statement returns ``SELECT {returning} FROM taken``, starting with
+    CTEs after the writes, which see the lines stored as ``stored``; the
+    statement returns ``SELECT {returning} FROM stored``, starting with
     TAKEN_COLUMNS.
     """
     assert returning.startswith(TAKEN_COLUMNS)
     return text(f"WITH line AS ({line}),{_CHECK_AND_WRITE}{', ' + also if also else ''}\n"
-                f"SELECT {returning} FROM taken")
+                f"SELECT {returning} FROM stored")
 
 
-def append_in_one_statement(statement: TextClause, params: dict,
-                            bodies: list[str]) -> tuple[list[Appended | None], list]:
+def append_in_one_statement(statement: TextClause, params: dict, bodies: list[str],
+                            execute: Callable[[TextClause, dict], list] | None = None,
+                            ) -> tuple[list[Appended | None], list]:
     """Run a ``one_statement`` for lines whose texts are ``bodies``; return their Appended (or None) and the rows.
 
-    Adds the parameters every such statement takes (bodies, indexed, now, meta).
+    Adds the parameters every such statement takes (bodies, indexed, now,
+    meta). ``execute(statement, parameters)`` returns the rows; by default
+    the statement runs on the session's connection. The chat writer runs it
+    on a connection of its own, committed by itself (see its module); the
+    ``ticket`` changes still wait for the session's commit.
     """
     now = utcnow()
-    rows = db.session.connection().execute(statement, {
-        **params, "bodies": bodies, "indexed": [bool(body.strip()) for body in bodies], "now": now,
-        "meta": json.dumps(KNOWN_CONVERSATION_META),
-    }).all()
+    parameters = {**params, "bodies": bodies, "indexed": [bool(body.strip()) for body in bodies], "now": now,
+                  "meta": json.dumps(KNOWN_CONVERSATION_META)}
+    if execute is None:
+        rows = db.session.connection().execute(statement, parameters).all()
+    else:
+        rows = execute(statement, parameters)
     return _appended([row[:5] for row in rows], bodies, now), rows
 
 

@@ -7,9 +7,10 @@ queued with ``on_commit`` go out only once the messages are safely stored.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import TextClause, bindparam, select, update
 
 from helpdesk import realtime, tickets
 from helpdesk.channels.chat import lifecycle, payloads
@@ -125,22 +126,24 @@ _ACTIVE = update(_conversations).where(_conversations.c.id.in_(bindparam("ids", 
     last_activity_at=bindparam("now"))
 
 
-def customer_messages(lines: list[VisitorLine]) -> list[tickets.Appended | None]:
+def customer_messages(lines: list[VisitorLine],
+                      execute: Callable[[TextClause, dict], list] | None = None) -> list[tickets.Appended | None]:
     """Store many visitors' messages at once where the ticket service's quick path takes them.
 
     None for a line it leaves alone (an ended or unknown conversation, a
     ticket that must change, a resent client_id): ``customer_message`` handles
     it, with its errors. The caller commits; the live events follow. On
     PostgreSQL it is one statement (the conversations read and touched too),
-    so a batch costs that statement and the commit.
+    so a batch costs that statement and the commit; ``execute`` may run that
+    statement elsewhere (see ``tickets.append_in_one_statement``).
     """
     if not lines:
         return []
-    if db.session.connection().dialect.name == "postgresql":
-        results, rows = tickets.append_in_one_statement(_APPEND, {
+    if db.session.get_bind().dialect.name == "postgresql":
+        results, rows = tickets.append_in_one_statement(APPEND, {
             "conversations": [line.conversation_id for line in lines],
             "client_ids": [line.client_id for line in lines],
-        }, [line.body for line in lines])
+        }, [line.body for line in lines], execute)
         stored = {row[0]: (row.conversation_id, row.agent_id) for row in rows}
     else:
         results, stored = _customer_messages_in_steps(lines)
@@ -151,17 +154,22 @@ def customer_messages(lines: list[VisitorLine]) -> list[tickets.Appended | None]
 
 
 #: The lines of open conversations, for the quick path's statement (see tickets.one_statement).
-_APPEND = tickets.one_statement(
+#: Each line's conversation is found by its key: the writer keeps one generic plan, which
+#: guesses ten lines a batch, and with a join PostgreSQL would rather read every open
+#: conversation into a hash table for ten lines while the table is small. The subquery
+#: with OFFSET 0 stays a subquery, looked up by primary key once per line.
+APPEND = tickets.one_statement(
     f"""
     SELECT conversation.ticket_id, conversation.visitor_hash, l.body, l.client_id, 'chat' AS channel, l.indexed, l.n,
-           conversation.id AS conversation_id,
-           coalesce(conversation.agent_id, conversation.offered_agent_id) AS agent_id
+           conversation.id AS conversation_id, conversation.agent_id
     FROM unnest(CAST(:conversations AS integer[]), CAST(:bodies AS text[]), CAST(:client_ids AS text[]),
                 CAST(:indexed AS boolean[])) WITH ORDINALITY AS l(conversation_id, body, client_id, indexed, n)
-    JOIN conversation ON conversation.id = l.conversation_id
-                     AND conversation.state IN ({tickets.sql_list(OPEN_STATES)})""",
+    CROSS JOIN LATERAL (
+        SELECT id, ticket_id, visitor_hash, coalesce(agent_id, offered_agent_id) AS agent_id FROM conversation
+        WHERE conversation.id = l.conversation_id AND conversation.state IN ({tickets.sql_list(OPEN_STATES)})
+        OFFSET 0) AS conversation""",
     also="touched_conversations AS (UPDATE conversation SET last_activity_at = :now "
-         "WHERE id IN (SELECT conversation_id FROM taken))",
+         "WHERE id IN (SELECT conversation_id FROM stored))",
     returning=f"{tickets.TAKEN_COLUMNS}, conversation_id, agent_id",
 )
 
