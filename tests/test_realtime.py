@@ -7,6 +7,7 @@ import threading
 import uuid
 
 import pytest
+import socketio
 
 from helpdesk.messagequeue import MessageQueue, WireJSON
 from helpdesk.realtime import TouchSchedule
@@ -31,8 +32,9 @@ def test_wire_json_refuses_huge_integers():
 
 def _probe(queue: MessageQueue, event: str) -> None:
     """Publish a plain emit, as python-socketio's own emit would, from another host."""
-    queue._publish({"method": "emit", "event": event, "data": [{}], "binary": False, "namespace": "/", "room": None,
-                    "skip_sid": None, "callback": None, "host_id": "another host"})
+    socketio.RedisManager._publish(queue, {"method": "emit", "event": event, "data": [{}], "binary": False,
+                                           "namespace": "/", "room": None, "skip_sid": None, "callback": None,
+                                           "host_id": "another host"})
 
 
 def _listen(queue: MessageQueue, received: list, ready: threading.Event) -> None:
