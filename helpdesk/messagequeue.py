@@ -45,8 +45,8 @@ class MessageQueue(socketio.RedisManager):
 
     Every emit is handled in this process at once and published for the
     others. Published one at a time, each emit was a PUBLISH round trip, and
-    every process (this one too) read and parsed it back: together a fifth
-    of a web process's work per chat message. Here the production server
+    every process (this one too) read and parsed it back: together a sixth
+    of a web process's work per chat message (docs/benchmarks.md). Here the production server
     (gevent) gathers what it publishes for PUBLISH_DELAY and sends it as one
     message, which ``_listen`` unpacks into the plain messages the stock
     listener handles; a process skips its own without parsing them. Only
