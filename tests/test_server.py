@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -27,3 +28,13 @@ def test_the_server_keeps_no_spawning_stack_for_its_greenlets():
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
                          check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [False, True]
+
+
+def test_the_server_lets_the_chat_writers_thread_have_the_gil_within_half_a_millisecond(base_env):
+    """The writer's thread waited for the loop's GIL up to Python's 5 ms switch interval (docs/benchmarks.md)."""
+    probe = ("import json, sys; import helpdesk.server as server; from helpdesk.extensions import socketio; "
+             "socketio.run = lambda *args, **kwargs: print(json.dumps(sys.getswitchinterval())); "
+             "sys.exit(server.main(['--port', '0']))")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                         check=True, env={**os.environ, **base_env})
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == 0.0005
