@@ -58,6 +58,8 @@ class MessageQueue(socketio.RedisManager):
     BATCH = "helpdesk.emits"
     #: How long the server gathers what it publishes for the other processes.
     PUBLISH_DELAY = 0.01
+    #: Set by ``initialize`` in the gevent server; until then (and elsewhere) everything is published at once.
+    _gathering = False
 
     def initialize(self):
         super().initialize()
@@ -88,7 +90,7 @@ class MessageQueue(socketio.RedisManager):
         self._send([data])
 
     def _send(self, messages: list[dict]) -> None:
-        if not getattr(self, "_gathering", False):
+        if not self._gathering:
             self._publish_now(messages)
             return
         if not self._outbox:

@@ -158,9 +158,11 @@ class _OwnStatement(Storage):
     def __init__(self, engine: Engine, in_thread: bool):
         compiled = service.APPEND.compile(dialect=engine.dialect)
         self._sql, self._names = compiled.string, compiled.positiontup
+        # The app's own connection arguments (its RawCursor sends the compiled $n placeholders as they are).
         args, kwargs = engine.dialect.create_connect_args(engine.url)
+        kwargs.update(current_app.config["SQLALCHEMY_ENGINE_OPTIONS"].get("connect_args", {}))
         self._connect = partial(_BlockingConnection.connect, *args, **kwargs, autocommit=True,
-                                cursor_factory=psycopg.RawCursor, row_factory=namedtuple_row)
+                                row_factory=namedtuple_row)
         self._connection: psycopg.Connection | None = None
         self._thread = ThreadPool(1) if in_thread else None
 
