@@ -63,6 +63,8 @@ def test_customer_and_agent_chat_and_see_each_other_typing(server, browser, make
     phone.get_by_label("Message").fill(HOSTILE[2])
     phone.get_by_label("Message").press("Enter")
     pane.locator(".chat-body", has_text=HOSTILE[2]).wait_for()
+    # The visitor's own lines say "You", the pre-chat question (stored under their name) included.
+    assert phone.locator(".hdc-customer .hdc-author").all_inner_texts() == ["You", "You"]
 
     pane.get_by_text("Canned responses").click()
     pane.get_by_role("button", name="Greeting").click()

@@ -139,8 +139,10 @@
     if (message.id && shown[message.id]) { return; }
     var item = message.client_id ? log.querySelector("[data-client='" + message.client_id + "']") : null;
     if (!item) {
-      item = el("li", { "class": "hdc-msg hdc-" + (message.author_type || "customer") });
-      item.appendChild(el("span", { "class": "hdc-author" }, message.author_name || "You"));
+      var mine = (message.author_type || "customer") === "customer";
+      item = el("li", { "class": "hdc-msg hdc-" + (mine ? "customer" : message.author_type) });
+      /* The visitor's own lines say "You" whichever way they came (the pre-chat question carries their name). */
+      item.appendChild(el("span", { "class": "hdc-author" }, mine ? "You" : (message.author_name || "Support")));
       item.appendChild(el("p", { "class": "hdc-body" }, message.body));
       item.appendChild(el("span", { "class": "hdc-meta" }));
       log.appendChild(item);
