@@ -80,6 +80,21 @@ def test_customer_and_agent_chat_and_see_each_other_typing(server, browser, make
     pane.locator(".chat-customer-panel .caller").wait_for()
     assert HOSTILE[0] in pane.locator(".chat-customer-panel").inner_text()
 
+    # A customer line the agent is not looking at is marked on its chat and counted in the tab's title.
+    desk.locator(".chat-side h1").click()
+    phone.get_by_label("Message").fill("Are you still there?")
+    phone.get_by_label("Message").press("Enter")
+    pane.locator(".chat-body", has_text="Are you still there?").wait_for()
+    assert pane.locator(".chat-unread").inner_text() == "1 new"
+    assert desk.title().startswith("(1) ")
+    composer.click()
+    assert pane.locator(".chat-unread").is_hidden() and not desk.title().startswith("(")
+    composer.fill("Yes!")
+    phone.get_by_label("Message").fill("Thanks")
+    phone.get_by_label("Message").press("Enter")
+    pane.locator(".chat-body", has_text="Thanks").wait_for()
+    assert pane.locator(".chat-unread").is_hidden()  # read as it arrived: the agent is in this chat
+
     for page in (desk, phone):
         assert page.locator("img[src=x]").count() == 0
         assert page.locator("svg").count() == 0 or "onload" not in page.content()

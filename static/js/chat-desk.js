@@ -11,6 +11,13 @@ document.addEventListener("DOMContentLoaded", function () {
   var requests = $("#chat-requests");
   var connection = $("#chat-connection");
   var ACK_TIMEOUT = 10000;
+  var TITLE = document.title;
+
+  /* Customer lines the agent has not looked at yet: a count on the chat, the total in the tab's title. */
+  function showUnread() {
+    var total = Object.keys(panes).reduce(function (sum, id) { return sum + panes[id].unread; }, 0);
+    document.title = total ? "(" + total + ") " + TITLE : TITLE;
+  }
 
   function call(event, data, done) {
     socket.timeout(ACK_TIMEOUT).emit(event, data, function (err, ack) {
@@ -113,8 +120,25 @@ document.addEventListener("DOMContentLoaded", function () {
     var idle = null;
     var typingTimer = null;
 
+    var unreadBadge = $(".chat-unread", node);
     var pane = {
-      node: node, textarea: textarea,
+      node: node, textarea: textarea, unread: 0,
+      markUnread: function () {
+        pane.unread += 1;
+        node.classList.add("has-unread");
+        unreadBadge.hidden = false;
+        unreadBadge.textContent = pane.unread + " new";
+        showUnread();
+      },
+      markRead: function () {
+        if (!pane.unread) { return; }
+        pane.unread = 0;
+        node.classList.remove("has-unread");
+        unreadBadge.hidden = true;
+        showUnread();
+      },
+      /* Seen: the page is in front and the agent is in this chat. */
+      seen: function () { return !document.hidden && node.contains(document.activeElement); },
       render: function (m) {
         if (shown[m.id]) { return; }
         shown[m.id] = true;
@@ -196,6 +220,8 @@ document.addEventListener("DOMContentLoaded", function () {
       send({ conversation_id: id, client_id: newId(), body: body }, 1);
     });
 
+    node.addEventListener("focusin", pane.markRead);
+    node.addEventListener("pointerdown", pane.markRead);
     node.addEventListener("click", function (event) {
       var canned = event.target.closest("[data-canned]");
       if (canned) {
@@ -210,6 +236,7 @@ document.addEventListener("DOMContentLoaded", function () {
       } else if (event.target.closest("[data-close]")) {
         node.remove();
         delete panes[id];
+        showUnread();
         $("#chat-none").hidden = Object.keys(panes).length > 0;
       } else if (event.target.closest("[data-transfer]")) {
         var target = select.value;
@@ -246,7 +273,14 @@ document.addEventListener("DOMContentLoaded", function () {
   });
   socket.on("message", function (data) {
     var pane = data && panes[data.conversation_id];
-    if (pane) { pane.render(data); }
+    if (!pane) { return; }
+    pane.render(data);
+    if (data.author_type === "customer" && !pane.seen()) { pane.markUnread(); }
+  });
+  /* Back on the page, in the chat that has the focus: its lines are read. */
+  document.addEventListener("visibilitychange", function () {
+    var pane = document.activeElement && document.activeElement.closest && document.activeElement.closest(".chat-pane");
+    if (!document.hidden && pane) { panes[pane.getAttribute("data-conversation")].markRead(); }
   });
   socket.on("typing", function (data) {
     var pane = data && panes[data.conversation_id];
