@@ -39,9 +39,12 @@ def test_customer_and_agent_chat_and_see_each_other_typing(server, browser, make
     phone.goto(f"{server.url}/chat-demo")
     launcher = phone.get_by_role("button", name="Chat with us")
     launcher.focus()
-    phone.keyboard.press("Enter")  # keyboard alone: the panel opens with the first field focused
+    with phone.expect_response("**/chat/availability") as asked:
+        phone.keyboard.press("Enter")  # keyboard alone: the panel opens with the first field focused
+    assert asked.value.json() == {"available": True}  # Alice has the chat desk open
     name = phone.get_by_label("Name")
     name.wait_for()
+    phone.get_by_text("Ask us anything. We usually answer within minutes.").wait_for()
     assert phone.evaluate("document.getElementById('helpdesk-chat').shadowRoot.activeElement.id") == "hdc-name"
     name.fill(HOSTILE[0])
     phone.get_by_label("Email").fill("maria@example.com")
@@ -139,6 +142,7 @@ def test_returning_visitor_sees_their_conversation_and_offline_is_honest(server,
     phone = new_page(browser, viewport={"width": 390, "height": 844})
     phone.goto(f"{server.url}/chat-demo")
     phone.get_by_role("button", name="Chat with us").click()
+    phone.get_by_text("Nobody is available to chat right now. Leave your question here").wait_for()  # before typing
     phone.get_by_label("Name").fill("Maria")
     phone.get_by_label("Email").fill("maria@example.com")
     phone.get_by_label("Question").fill("Is anyone there?")

@@ -105,6 +105,33 @@ def test_routing_owner_first_then_least_busy_within_capacity(app, make_agent, ma
     assert routing.choose(fourth) is None  # "online", but every console of theirs is closed
 
 
+def test_the_widget_can_ask_whether_anyone_can_chat_now(client, app, make_agent, console):
+    """The pre-chat form says so before the visitor types; only the sites allowed to embed the widget may read it."""
+    def available() -> bool:
+        response = client.get("/chat/availability")
+        assert response.status_code == 200 and response.headers["Cache-Control"] == "private, max-age=10"
+        return response.get_json()["available"]
+
+    assert available() is False  # nobody online
+    alice = make_agent()
+    alice.presence, alice.max_chats = "online", 1
+    db.session.commit()
+    assert available() is False  # online, but no console open
+    console(alice)
+    assert available() is True
+    service.start(Conversation.digest("v_a"), "", "a@example.com", "hi")  # offered to alice: she is full
+    db.session.commit()
+    assert available() is False
+    alice.max_chats = 2
+    db.session.commit()
+    allowed = app.config["CHAT_ORIGINS"][0]
+    response = client.get("/chat/availability", headers={"Origin": allowed})
+    assert response.get_json() == {"available": True}
+    assert response.headers["Access-Control-Allow-Origin"] == allowed
+    assert "Access-Control-Allow-Origin" not in client.get(
+        "/chat/availability", headers={"Origin": "https://elsewhere.example"}).headers
+
+
 def test_accept_is_won_once_and_timeout_respects_it(app, make_agent, console):
     alice, bob = make_agent(), make_agent()
     alice.presence = bob.presence = "online"

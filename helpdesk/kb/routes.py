@@ -7,6 +7,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from helpdesk import storage
+from helpdesk.channels.chat.routes import allow_chat_sites
 from helpdesk.channels.web import errors as public_errors
 from helpdesk.extensions import db, limiter
 from helpdesk.i18n import current_language
@@ -78,11 +79,7 @@ def suggest():
     hits = search.search_articles(q, language, limit) if len(q) >= 2 else []
     response = jsonify({"items": [h.as_dict() for h in hits]})
     response.headers["Cache-Control"] = "public, max-age=60"
-    origin = request.headers.get("Origin")
-    if origin and origin in current_app.config.get("CHAT_ORIGINS", []):
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Vary"] = "Origin"
-    return response
+    return allow_chat_sites(response)
 
 
 def _translation(slug: str) -> ArticleTranslation:

@@ -56,7 +56,12 @@
   panel.appendChild(head);
 
   var form = el("form", { "class": "hdc-form", novalidate: "" });
-  form.appendChild(el("p", { "class": "hdc-intro" }, "Ask us anything. We usually answer within minutes."));
+  var INTRO = {
+    available: "Ask us anything. We usually answer within minutes.",
+    away: "Nobody is available to chat right now. Leave your question here: we will answer by email."
+  };
+  var intro = el("p", { "class": "hdc-intro" }, INTRO.available);
+  form.appendChild(intro);
   function field(id, label, tag, attrs) {
     var wrap = el("div", { "class": "hdc-field" });
     wrap.appendChild(el("label", { "for": id }, label));
@@ -158,8 +163,18 @@
     if (panel.hidden && message.author_type === "agent") { unread.hidden = false; }
   }
 
+  /* Before the visitor types: can anyone chat now? (start decides again, and says "offline" if not.) */
+  function checkAvailability() {
+    if (state || !window.fetch) { return; }
+    window.fetch(BASE + "/chat/availability")
+      .then(function (r) { return r.ok ? r.json() : { available: true }; })
+      .then(function (data) { intro.textContent = data.available === false ? INTRO.away : INTRO.available; })
+      .catch(function () { /* keep the usual text: start still tells the truth */ });
+  }
+
   function open() {
     panel.hidden = false;
+    checkAvailability();
     launcher.setAttribute("aria-expanded", "true");
     unread.hidden = true;
     connect();

@@ -1,8 +1,11 @@
-"""Public chat pages: the embeddable widget script and a demo page that embeds it."""
+"""Public chat pages: the embeddable widget script, whether anyone can chat now, and a demo page."""
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, send_from_directory
+from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_from_directory
+
+from helpdesk.channels.chat import routing
+from helpdesk.extensions import limiter
 
 bp = Blueprint("chat", __name__)
 
@@ -18,6 +21,27 @@ def widget():
     response.headers["Cache-Control"] = f"public, max-age={WIDGET_MAX_AGE}"
     response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
     response.charset = "utf-8"
+    return response
+
+
+@bp.get("/chat/availability")
+@limiter.limit("60 per minute")
+def availability():
+    """Say whether an agent could take a chat now: the widget's pre-chat form tells the visitor before they type.
+
+    The answer is a hint: ``start`` decides again, and says ``offline`` if nobody is free by then.
+    """
+    response = allow_chat_sites(jsonify({"available": routing.anyone_available()}))
+    response.headers["Cache-Control"] = "private, max-age=10"
+    return response
+
+
+def allow_chat_sites(response: Response) -> Response:
+    """Let the sites that embed the widget (HELPDESK_CHAT_ORIGINS) read ``response`` from their pages."""
+    origin = request.headers.get("Origin")
+    if origin and origin in current_app.config.get("CHAT_ORIGINS", []):
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
     return response
 
 

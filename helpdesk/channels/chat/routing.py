@@ -31,6 +31,14 @@ def available(agent: Agent, counts: dict[int, int], present: set[int]) -> bool:
             and counts.get(agent.id, 0) < agent.max_chats)
 
 
+def anyone_available() -> bool:
+    """Say whether a chat started now would be offered to someone (a chat with no team may go to any agent)."""
+    pool = list(db.session.scalars(select(Agent).where(Agent.active, Agent.presence == "online")))
+    ids = [agent.id for agent in pool]
+    counts, present = load(ids), presence.reachable(ids)
+    return any(available(agent, counts, present) for agent in pool)
+
+
 def choose(conversation: Conversation, exclude: set[int] = frozenset()) -> Agent | None:
     """Return who gets the chat: the account owner when free, else the least-busy online agent.
 
