@@ -368,6 +368,7 @@
     state = null;
     agentName = null;
     setState(null);
+    checkAvailability();
     nameInput.focus();
   });
 
