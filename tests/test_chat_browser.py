@@ -97,6 +97,21 @@ def test_customer_and_agent_chat_and_see_each_other_typing(server, browser, make
     phone.get_by_label("Message").press("Enter")
     pane.locator(".chat-body", has_text="Thanks").wait_for()
     assert pane.locator(".chat-unread").is_hidden()  # read as it arrived: the agent is in this chat
+    # In another tab: the line rings (the chat request's sound) and is read on coming back to the chat.
+    desk.evaluate("""() => {
+        window.rings = 0;
+        HTMLMediaElement.prototype.play = function () { window.rings += 1; return Promise.resolve(); };
+        Object.defineProperty(document, "hidden", { value: true, configurable: true });
+    }""")
+    phone.get_by_label("Message").fill("Hello again")
+    phone.get_by_label("Message").press("Enter")
+    pane.locator(".chat-body", has_text="Hello again").wait_for()
+    assert desk.evaluate("window.rings") == 1 and desk.title().startswith("(1) ")
+    desk.evaluate("""() => {
+        Object.defineProperty(document, "hidden", { value: false, configurable: true });
+        document.dispatchEvent(new Event("visibilitychange"));
+    }""")
+    assert pane.locator(".chat-unread").is_hidden() and not desk.title().startswith("(")
 
     for page in (desk, phone):
         assert page.locator("img[src=x]").count() == 0

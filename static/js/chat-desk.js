@@ -275,7 +275,10 @@ document.addEventListener("DOMContentLoaded", function () {
     var pane = data && panes[data.conversation_id];
     if (!pane) { return; }
     pane.render(data);
-    if (data.author_type === "customer" && !pane.seen()) { pane.markUnread(); }
+    if (data.author_type === "customer" && !pane.seen()) {
+      pane.markUnread();
+      if (document.hidden && window.helpdeskChatRing) { window.helpdeskChatRing(); }  /* the agent is in another tab */
+    }
   });
   /* Back on the page, in the chat that has the focus: its lines are read. */
   document.addEventListener("visibilitychange", function () {

@@ -1,5 +1,5 @@
 /* Chat requests on every console page: a count in the nav and a sound when a chat is offered to you.
-   The chat desk (chat-desk.js) reuses this page's /agent socket. */
+   The chat desk (chat-desk.js) reuses this page's /agent socket and the sound (window.helpdeskChatRing). */
 (function () {
   "use strict";
   if (typeof window.io !== "function") { return; }
@@ -26,6 +26,8 @@
       if (played && played.catch) { played.catch(function () { /* no sound before the first click */ }); }
     } catch (e) { /* audio unavailable: the count still shows */ }
   }
+
+  window.helpdeskChatRing = ring;
 
   socket.on("chat_request", function (data) {
     if (!data || waiting[data.conversation_id]) { return; }
