@@ -282,8 +282,7 @@ document.addEventListener("DOMContentLoaded", function () {
   });
   /* Back on the page, in the chat that has the focus: its lines are read. */
   document.addEventListener("visibilitychange", function () {
-    var pane = document.activeElement && document.activeElement.closest && document.activeElement.closest(".chat-pane");
-    if (!document.hidden && pane) { panes[pane.getAttribute("data-conversation")].markRead(); }
+    Object.keys(panes).forEach(function (id) { if (panes[id].seen()) { panes[id].markRead(); } });
   });
   socket.on("typing", function (data) {
     var pane = data && panes[data.conversation_id];

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, render_template, request, send_from_directory
 
 from helpdesk.channels.chat import routing
+from helpdesk.channels.chat.namespace import allowed_origin
 from helpdesk.extensions import limiter
 
 bp = Blueprint("chat", __name__)
@@ -39,7 +40,7 @@ def availability():
 def allow_chat_sites(response: Response) -> Response:
     """Let the sites that embed the widget (HELPDESK_CHAT_ORIGINS) read ``response`` from their pages."""
     origin = request.headers.get("Origin")
-    if origin and origin in current_app.config.get("CHAT_ORIGINS", []):
+    if origin and allowed_origin(origin):  # the rule the widget's socket keeps
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Vary"] = "Origin"
     return response

@@ -31,9 +31,15 @@ def available(agent: Agent, counts: dict[int, int], present: set[int]) -> bool:
             and counts.get(agent.id, 0) < agent.max_chats)
 
 
+def _online(exclude: set[int] = frozenset()) -> list[Agent]:
+    """Return the active agents who say they are online (whether a console is open is ``presence``'s question)."""
+    return list(db.session.scalars(
+        select(Agent).where(Agent.active, Agent.presence == "online", Agent.id.notin_(exclude or {0}))))
+
+
 def anyone_available() -> bool:
     """Say whether a chat started now would be offered to someone (a chat with no team may go to any agent)."""
-    pool = list(db.session.scalars(select(Agent).where(Agent.active, Agent.presence == "online")))
+    pool = _online()
     ids = [agent.id for agent in pool]
     counts, present = load(ids), presence.reachable(ids)
     return any(available(agent, counts, present) for agent in pool)
@@ -52,9 +58,7 @@ def choose(conversation: Conversation, exclude: set[int] = frozenset()) -> Agent
     if conversation.team is not None:
         pool = [a for a in conversation.team.members if a.id not in exclude]
     else:
-        pool = list(db.session.scalars(
-            select(Agent).where(Agent.active, Agent.presence == "online", Agent.id.notin_(exclude or {0}))
-        ))
+        pool = _online(exclude)
     candidates = [a.id for a in pool if a.presence == "online"] + ([owner.id] if owner else [])
     counts, present = load(candidates), presence.reachable(candidates)
     if owner is not None and owner.id not in exclude and available(owner, counts, present):
